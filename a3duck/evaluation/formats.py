@@ -16,11 +16,17 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-from a3duck.evaluation.tasks import LEADERBOARD_TASKS, TaskSpec, LocalTask, load_tasks, \
-    write_rows, write_task_yaml
+from a3duck.evaluation.tasks import (
+    LEADERBOARD_TASKS,
+    LocalTask,
+    TaskSpec,
+    load_tasks,
+    write_rows,
+    write_task_yaml,
+)
 
 __all__ = ["LEADERBOARD_TASKS", "TaskSpec", "build_mc_prompt", "lm_eval_task"]
 
@@ -41,7 +47,7 @@ _PLACEHOLDER = {
 _SPLITS = ("train", "validation", "test", "dev")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _workdir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="a3duck-formats-"))
     atexit.register(shutil.rmtree, path, True)
