@@ -1,0 +1,202 @@
+"""Benchmark: a3duck's shared-context lm-eval backend against lm-eval's ``hf`` backend.
+
+Both backends score the SAME loglikelihood requests in one run: ARC-Challenge 25-shot and
+HellaSwag 10-shot built from the real files of ``--data-dir`` with lm-eval's own prompt formats
+(ARC: ``Question: ...\\nAnswer:`` + `` choice``; HellaSwag: lm-eval's ``process_docs``
+preprocessing, ``query`` + `` ending``; shots joined by a blank line, drawn with
+``random.Random(1234)``). Reports wall time, requests/s, the speed ratio, the largest per-request
+|Δ log-likelihood|, is_greedy disagreements, and acc / acc_norm of each backend.
+
+HellaSwag has no train split in ``--data-dir``: the last 100 rows of its file are the few-shot
+pool and are never evaluated.
+
+    python bench/eval.py --limit 50 --output bench_eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TASKS = ("arc_challenge", "hellaswag")
+SHOTS = {"arc_challenge": 25, "hellaswag": 10}
+HELLASWAG_POOL = 100  # rows at the end of the HellaSwag file used only as few-shot examples
+SEED = 1234  # lm-eval's few-shot seed
+
+
+# ----------------------------------------------------------------------------- documents
+
+def arc_docs(data_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(eval docs, few-shot pool) as {query, choices, gold}; Test when present, else Dev."""
+    arc = data_dir / "arc"
+    split = "Test" if (arc / "ARC-Challenge-Test.jsonl").is_file() else "Dev"
+
+    def read(name):
+        docs = []
+        for line in (arc / f"ARC-Challenge-{name}.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                q = row["question"]
+                labels = [c["label"] for c in q["choices"]]
+                docs.append({"query": f"Question: {q['stem']}\nAnswer:",
+                             "choices": [c["text"] for c in q["choices"]],
+                             "gold": labels.index(row["answerKey"])})
+        return docs
+
+    return read(split), read("Train")
+
+
+def _hs_preprocess(text: str) -> str:
+    # lm_eval/tasks/hellaswag/utils.py: preprocess
+    text = text.strip().replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    return text.replace("  ", " ")
+
+
+def hellaswag_docs(data_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(eval docs, few-shot pool): lm-eval's process_docs on the rowanz rows."""
+    files = sorted((data_dir / "hellaswag").glob("*.jsonl"))
+    rows = [json.loads(line) for f in files
+            for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    docs = [{"query": _hs_preprocess(r["activity_label"] + ": " + r["ctx_a"] + " "
+                                     + r["ctx_b"].capitalize()),
+             "choices": [_hs_preprocess(e) for e in r["endings"]],
+             "gold": int(r["label"])} for r in rows]
+    return docs[:-HELLASWAG_POOL], docs[-HELLASWAG_POOL:]
+
+
+def build_requests(task: str, data_dir: Path, limit: int, shots: int | None = None):
+    """(docs, Instances): every doc carries ``first`` (index of its first request)."""
+    from lm_eval.api.instance import Instance
+
+    docs, pool = (arc_docs if task == "arc_challenge" else hellaswag_docs)(data_dir)
+    docs = docs[:limit]
+    k = SHOTS[task] if shots is None else shots
+    rnd = random.Random(SEED)
+    requests = []
+    for doc_id, doc in enumerate(docs):
+        examples = [f"{s['query']} {s['choices'][s['gold']]}" for s in rnd.sample(pool, k)]
+        context = "\n\n".join(examples + [doc["query"]])
+        doc["first"] = len(requests)
+        for choice in doc["choices"]:
+            requests.append(Instance("loglikelihood", doc, (context, f" {choice}"),
+                                     len(requests), (task, doc_id, 1)))
+    return docs, requests
+
+
+def accuracy(docs: list[dict], results: list[tuple[float, bool]]) -> dict[str, float]:
+    """lm-eval's acc and acc_norm (log-likelihood / characters of the choice)."""
+    acc = acc_norm = 0
+    for doc in docs:
+        lls = [results[doc["first"] + j][0] for j in range(len(doc["choices"]))]
+        norm = [ll / len(c) for ll, c in zip(lls, doc["choices"], strict=True)]
+        acc += lls.index(max(lls)) == doc["gold"]
+        acc_norm += norm.index(max(norm)) == doc["gold"]
+    return {"acc": acc / len(docs), "acc_norm": acc_norm / len(docs)}
+
+
+# ----------------------------------------------------------------------------- running
+
+def load_backends(model: str, dtype: str, device: str, batch_size: int):
+    """(hf, a3duck) lm-eval model objects on the same weights folder."""
+    from lm_eval.models.huggingface import HFLM
+
+    from a3duck import models
+    from a3duck.evaluation.fast_backend import A3DuckLM
+
+    path = models.resolve_base_model(model)
+    hf = HFLM(pretrained=path, dtype=dtype, device=device, batch_size=batch_size)
+    fast = A3DuckLM(pretrained=path, dtype=dtype, device=device, batch_size=batch_size)
+    return hf, fast
+
+
+def timed(lm, requests) -> tuple[list[tuple[float, bool]], float]:
+    start = time.perf_counter()
+    out = lm.loglikelihood(requests, disable_tqdm=True)
+    return out, time.perf_counter() - start
+
+
+def bench_task(task, hf, fast, args) -> dict:
+    docs, requests = build_requests(task, args.data_dir, args.limit)
+    for lm in (hf, fast):  # warm-up: first calls pay one-off allocation costs
+        lm.loglikelihood(requests[:2], disable_tqdm=True)
+    ref, t_hf = timed(hf, requests)
+    out, t_fast = timed(fast, requests)
+    deltas = [abs(a[0] - b[0]) for a, b in zip(ref, out, strict=True)]
+    return {
+        "task": task, "num_fewshot": SHOTS[task], "docs": len(docs), "requests": len(requests),
+        "hf_seconds": round(t_hf, 3), "a3duck_seconds": round(t_fast, 3),
+        "hf_requests_per_s": round(len(requests) / t_hf, 2),
+        "a3duck_requests_per_s": round(len(requests) / t_fast, 2),
+        "speedup": round(t_hf / t_fast, 2),
+        "max_abs_delta_loglik": max(deltas),
+        "is_greedy_mismatches": sum(a[1] != b[1] for a, b in zip(ref, out, strict=True)),
+        "hf": accuracy(docs, ref), "a3duck": accuracy(docs, out),
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'task':<14}{'shots':>6}{'docs':>6}{'reqs':>6}{'hf s':>9}{'a3duck s':>10}"
+            f"{'hf req/s':>10}{'a3 req/s':>10}{'ratio':>7}{'max|Δll|':>11}"
+            f"{'acc_norm hf/a3duck':>20}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        accs = f"{r['hf']['acc_norm']:.4f}/{r['a3duck']['acc_norm']:.4f}"
+        print(f"{r['task']:<14}{r['num_fewshot']:>6}{r['docs']:>6}{r['requests']:>6}"
+              f"{r['hf_seconds']:>9.2f}{r['a3duck_seconds']:>10.2f}"
+              f"{r['hf_requests_per_s']:>10.2f}{r['a3duck_requests_per_s']:>10.2f}"
+              f"{r['speedup']:>6.2f}x{r['max_abs_delta_loglik']:>11.2e}{accs:>20}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="HuggingFaceTB/SmolLM2-135M-Instruct",
+                   help="base model: Hub id or local folder (default: the embedded SmolLM2)")
+    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
+                   help="benchmark files in their original formats (arc/, hellaswag/)")
+    p.add_argument("--tasks", default=",".join(TASKS),
+                   help=f"comma-separated subset of {', '.join(TASKS)}")
+    p.add_argument("--limit", type=int, default=50, help="documents per task")
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="rows per forward pass for both backends (hf: requests; a3duck: questions)")
+    p.add_argument("--dtype", default="float32", help="model dtype for both backends")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--output", type=Path, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = sorted(set(args.tasks) - set(TASKS))
+    if unknown:
+        p.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    hf, fast = load_backends(args.model, args.dtype, args.device, args.batch_size)
+    rows = [bench_task(task, hf, fast, args) for task in args.tasks]
+    print_table(rows)
+    if args.output:
+        report = {"model": args.model, "dtype": args.dtype, "device": args.device,
+                  "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
+                  "tasks": rows}
+        tmp = args.output.with_suffix(args.output.suffix + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
