@@ -36,17 +36,17 @@ class CardError(A3DuckError):
 
 # Leaderboard (v1) facts per task: how the Hub's model-index names the dataset and metric.
 TASKS: dict[str, dict[str, Any]] = {
-    "arc_challenge": dict(title="ARC-Challenge", hub_name="AI2 Reasoning Challenge",
-                          type="ai2_arc", config="ARC-Challenge", split="test", shots=25,
-                          metric="acc_norm", metric_name="normalized accuracy"),
-    "hellaswag": dict(title="HellaSwag", hub_name="HellaSwag", type="hellaswag", config=None,
-                      split="validation", shots=10, metric="acc_norm",
-                      metric_name="normalized accuracy"),
-    "mmlu": dict(title="MMLU", hub_name="MMLU", type="cais/mmlu", config="all", split="test",
-                 shots=5, metric="acc", metric_name="accuracy"),
-    "truthfulqa_mc2": dict(title="TruthfulQA (mc2)", hub_name="TruthfulQA",
-                           type="truthful_qa", config="multiple_choice", split="validation",
-                           shots=0, metric="mc2", metric_name="mc2"),
+    "arc_challenge": {"title": "ARC-Challenge", "hub_name": "AI2 Reasoning Challenge",
+                      "type": "ai2_arc", "config": "ARC-Challenge", "split": "test", "shots": 25,
+                      "metric": "acc_norm", "metric_name": "normalized accuracy"},
+    "hellaswag": {"title": "HellaSwag", "hub_name": "HellaSwag", "type": "hellaswag",
+                  "config": None, "split": "validation", "shots": 10, "metric": "acc_norm",
+                  "metric_name": "normalized accuracy"},
+    "mmlu": {"title": "MMLU", "hub_name": "MMLU", "type": "cais/mmlu", "config": "all",
+             "split": "test", "shots": 5, "metric": "acc", "metric_name": "accuracy"},
+    "truthfulqa_mc2": {"title": "TruthfulQA (mc2)", "hub_name": "TruthfulQA",
+                       "type": "truthful_qa", "config": "multiple_choice", "split": "validation",
+                       "shots": 0, "metric": "mc2", "metric_name": "mc2"},
 }
 TASK_ORDER = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "average")
 HYPERPARAMETERS = (  # (config field, shown name) in the order of the published table
@@ -168,7 +168,7 @@ def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
         raise CardError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing")
     trainable = 0
     with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():
+        for key in fh:
             n = 1
             for dim in fh.get_slice(key).get_shape():
                 n *= dim
@@ -191,7 +191,7 @@ def base_parameter_count(base: str) -> int | None:
 
     try:
         config = AutoConfig.from_pretrained(base, trust_remote_code=False)
-    except Exception:  # offline cache miss: only the embedded default has a local fallback
+    except (OSError, ValueError):  # offline cache miss: only the embedded default has a fallback
         if base != embedded.EMBEDDED_MODEL_ID:
             log.warning("base config for %s unavailable: parameter fraction not computed", base)
             return None

@@ -213,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
         self._failure("commit")
         lines = [json.loads(line) for line in self._body().splitlines() if line.strip()]
         with self.state.lock:
-            base_sha, files = self._rev(repo, rev)
+            _base_sha, files = self._rev(repo, rev)
             files = dict(files)
             for line in lines[1:]:  # line 0 is the header (summary, description)
                 files.update(self._apply(line, files))
