@@ -1,0 +1,221 @@
+"""The Gradio Space (chat, few-shot prompts, base vs adapter, about) and `a3duck serve`.
+
+Layout only: what the buttons do is in :mod:`a3duck.demo_handlers`. ``build_demo(runtime)``
+returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
+queue. ``app.py`` at the repository root is the Space's entry point and calls :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from a3duck.demo_handlers import (
+    CHAT_EXAMPLES,
+    CUSTOM,
+    about_markdown,
+    chat_handler,
+    compare_handler,
+    fewshot_handlers,
+    item_json,
+)
+from a3duck.fewshot import TASK_TITLES, load_examples
+from a3duck.generation import LIMITS
+from a3duck.serving import Runtime, ServeConfig
+
+log = logging.getLogger(__name__)
+TITLE = "A3Duck: an (IA)³ adapter for Llama, live"
+
+
+def _sliders(gr, max_new_tokens=256, temperature=0.7):
+    lim = LIMITS
+    return [
+        gr.Slider(*lim.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens"),
+        gr.Slider(*lim.temperature, value=temperature, step=0.05,
+                  label="Temperature (0 = greedy)"),
+        gr.Slider(*lim.top_p, value=0.9, step=0.01, label="Top-p"),
+        gr.Slider(*lim.top_k, value=50, step=1, label="Top-k (0 = off)"),
+        gr.Slider(*lim.repetition_penalty, value=1.1, step=0.01, label="Repetition penalty"),
+    ]
+
+
+def _chat_tab(gr, rt: Runtime):
+    status = gr.Markdown("", elem_id="chat-status")
+    inputs = _sliders(gr) + [gr.Checkbox(value=True, label="Adapter on",
+                                         interactive=rt.can_toggle,
+                                         info=None if rt.can_toggle else rt.toggle_explanation())]
+    gr.ChatInterface(
+        chat_handler(rt), additional_inputs=inputs, additional_outputs=[status],
+        additional_inputs_accordion=gr.Accordion("Generation settings", open=False),
+        examples=[[m] for m in CHAT_EXAMPLES], cache_examples=False, api_name="chat",
+        description=(f"Instruction template **{rt.template.name}** (the adapter's training "
+                     "format); answers stop at end-of-text or at the next `### Instruction`."),
+        fill_height=False,
+    )
+
+
+def _fewshot_tab(gr, rt: Runtime):
+    ex = load_examples()
+    formats = [(title, key) for key, title in TASK_TITLES.items()] + [("Your own examples",
+                                                                        CUSTOM)]
+    with gr.Row():
+        task = gr.Dropdown(formats, value="arc_challenge", label="Format")
+        item = gr.Dropdown([(f"item {i + 1}", i) for i in range(3)], value=0, label="Example")
+        k = gr.Slider(0, 5, value=3, step=1, label="k shots (from the bundled examples)")
+        adapter = gr.Checkbox(value=True, label="Adapter on", interactive=rt.can_toggle)
+    item_box = gr.Code(item_json("arc_challenge", 0, 3), language="json", lines=12,
+                        label='Item: {"shots": [...], "doc": {...}} in the benchmark\'s format '
+                              "(edit it to write your own k examples)")
+    with gr.Row():
+        score_btn = gr.Button("Score choices", variant="primary", elem_id="score-btn")
+        gen_btn = gr.Button("Generate (free-form)", elem_id="fewshot-gen-btn")
+        stop_at = gr.Radio([("blank line", "\n\n"), ("end of line", "\n")], value="\n\n",
+                           label="Free-form answer stops at")
+        max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens (free-form)")
+    verdict = gr.Markdown(elem_id="fewshot-verdict")
+    with gr.Row():
+        probs = gr.Label(label="Choice probabilities (softmax over log-likelihoods)",
+                         elem_id="fewshot-probs")
+        table = gr.Dataframe(headers=["#", "choice", "log-likelihood", "per char",
+                                      "probability", "correct"], label="Scores",
+                             interactive=False)
+    prompt = gr.Textbox(label="Full prompt (as the evaluation builds it; editable for "
+                        "free-form generation)", lines=10, max_lines=30, elem_id="fewshot-prompt")
+    answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
+
+    def pick(task_key, index, shots):
+        if task_key == CUSTOM:
+            return gr.Code(value="{}"), ex[CUSTOM][int(index or 0) % len(ex[CUSTOM])]["prompt"]
+        return gr.Code(value=item_json(task_key, index, shots)), gr.Textbox()
+
+    def items_for(task_key):
+        entries = ex[CUSTOM] if task_key == CUSTOM else ex[task_key]["items"]
+        names = [e["name"] if task_key == CUSTOM else f"item {i + 1}" for i, e in
+                 enumerate(entries)]
+        return gr.Dropdown([(n, i) for i, n in enumerate(names)], value=0)
+
+    task.change(items_for, task, item, api_visibility="private").then(
+        pick, [task, item, k], [item_box, prompt], api_visibility="private")
+    gr.on([item.change, k.release], pick, [task, item, k], [item_box, prompt],
+          api_visibility="private")
+    score_fn, gen_fn = fewshot_handlers(rt)
+    score_btn.click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
+                    api_name="fewshot_score")
+    gen_btn.click(gen_fn, [prompt, max_new, stop_at, adapter], answer, api_name="fewshot_generate")
+
+
+
+
+def _compare_tab(gr, rt: Runtime):
+    if not rt.can_toggle:
+        gr.Markdown(f"**Base vs adapter is not available here.** {rt.toggle_explanation()}")
+    gr.Markdown("The same prompt answered with the adapter switched on and off (one model in "
+                "memory; PEFT's `disable_adapter()`). Greedy decoding by default so that the "
+                "difference comes from the adapter, not from sampling.")
+    with gr.Row():
+        instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
+                                 value="Give three reasons to learn a second language.")
+        context = gr.Textbox(label="Input (optional context)", lines=3)
+    with gr.Row():
+        max_new = gr.Slider(*LIMITS.max_new_tokens, value=128, step=1, label="Max new tokens")
+        temperature = gr.Slider(*LIMITS.temperature, value=0.0, step=0.05,
+                                label="Temperature (0 = greedy)")
+        button = gr.Button("Answer with and without the adapter", variant="primary",
+                           interactive=rt.can_toggle, elem_id="cmp-btn")
+    with gr.Row():
+        on = gr.Textbox(label="Adapter on", lines=10, elem_id="cmp-adapter")
+        off = gr.Textbox(label="Adapter off (base model)", lines=10, elem_id="cmp-base")
+    status = gr.Markdown(elem_id="cmp-status")
+    button.click(compare_handler(rt), [instruction, context, max_new, temperature],
+                 [on, off, status], api_name="compare")
+
+
+def _about_tab(gr, rt: Runtime):
+    about = gr.Markdown(about_markdown(rt), elem_id="about")
+    refresh = gr.Button("Refresh", size="sm")
+    refresh.click(lambda: about_markdown(rt), None, about, api_visibility="private", queue=False)
+    return about
+
+
+def build_demo(rt: Runtime):
+    """The Space's Blocks for an already loaded runtime (no queue configured yet)."""
+    import gradio as gr
+
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · adapter "
+                    f"`{rt.info.adapter or 'none'}`")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                _chat_tab(gr, rt)
+            with gr.Tab("Few-shot", id="fewshot"):
+                _fewshot_tab(gr, rt)
+            with gr.Tab("Base vs adapter", id="compare"):
+                _compare_tab(gr, rt)
+            with gr.Tab("About", id="about") as about_tab:
+                about = _about_tab(gr, rt)
+        about_tab.select(lambda: about_markdown(rt), None, about, api_visibility="private",
+                         queue=False)
+    return demo
+
+
+def prepare(config: ServeConfig):
+    """Load the model once and return the queued Blocks (bounded queue, limited concurrency)."""
+    runtime = Runtime.load(config)
+    demo = build_demo(runtime)
+    demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
+    return demo, runtime
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
+                        "A3DUCK_BASE_MODEL; default: the adapter's recorded base, else "
+                        "meta-llama/Llama-2-13b-hf on a GPU Space, else the embedded SmolLM2)")
+    parser.add_argument("--adapter", help="IA3 adapter: Hub id or local folder, 'none' for the "
+                        "base alone (env A3DUCK_ADAPTER; default DopeorNope/A3_duck on a GPU "
+                        "Space, else none)")
+    parser.add_argument("--revision", help="adapter revision (branch, tag or commit) on the Hub")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
+    parser.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default=None,
+                        help="weights precision (default auto: bf16 on GPUs that support it)")
+    parser.add_argument("--merge", action="store_true", default=None,
+                        help="fold the adapter into the weights for speed (disables base vs "
+                        "adapter)")
+    parser.add_argument("--host", default=None, help="address to listen on (env "
+                        "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port (env GRADIO_SERVER_PORT; default 7860)")
+    parser.add_argument("--queue-size", type=int, default=None,
+                        help="visitors that may wait in the queue (default 64)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="generations that run at once (default 2)")
+
+
+def config_from_args(args) -> ServeConfig:
+    return ServeConfig.resolve(
+        base_model=args.base_model, adapter=args.adapter, revision=args.revision,
+        device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
+        port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
+
+
+def run(args) -> int:
+    """`a3duck serve`: load once, then serve until interrupted."""
+    config = config_from_args(args)
+    demo, _ = prepare(config)
+    demo.launch(server_name=config.host, server_port=config.port, show_error=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of app.py (a Space, or `python app.py --port 7861` locally)."""
+    parser = argparse.ArgumentParser(prog="app.py", description=TITLE)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from a3duck.cli import _run
+
+    return _run(_Module, parser.parse_args(argv))
+
+
+class _Module:
+    """Adapter so app.py reports user errors exactly like the `a3duck` CLI."""
+
+    run = staticmethod(run)

@@ -1,0 +1,215 @@
+"""The Space's request handlers: what each button and the chat do, with the model runtime.
+
+Layout lives in :mod:`a3duck.demo`; the model in :mod:`a3duck.serving`; generation in
+:mod:`a3duck.generation`; few-shot scoring in :mod:`a3duck.fewshot`. Every handler turns user
+errors into ``gr.Error`` (one clear message) and unexpected failures into a short ``gr.Error``
+plus a logged traceback, so one failed request never breaks the next.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+
+from a3duck.errors import USER_ERRORS
+from a3duck.fewshot import load_examples, score_item
+from a3duck.generation import (
+    InputError,
+    Settings,
+    Stats,
+    build_chat_prompt,
+    check_message,
+    stream_generate,
+)
+from a3duck.serving import Runtime
+
+log = logging.getLogger(__name__)
+
+CHAT_EXAMPLES = [
+    "Explain in two sentences why the sky is blue.",
+    "Write a haiku about a duck learning to code.",
+    "List three tips for writing a clear bug report.",
+]
+EMPTY_ANSWER = "_(the model ended its answer without producing text)_"
+CUSTOM = "custom"
+
+
+def _user_errors(fn):
+    """Show A3Duck/model/input errors as gr.Error; hide tracebacks of everything else."""
+    import gradio as gr
+
+    def convert(exc):
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, USER_ERRORS):
+            return gr.Error(str(exc))
+        log.exception("request failed")
+        return gr.Error(f"the request failed ({type(exc).__name__}); please try again")
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure must reach the visitor
+                raise convert(exc) from None
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the visitor
+            raise convert(exc) from None
+    return wrapper
+
+
+def speed_line(stats: Stats) -> str:
+    return (f"{stats.new_tokens} tokens in {stats.seconds:.2f} s = "
+            f"**{stats.tokens_per_second:.1f} tokens/s** (stopped at {stats.stopped_by})")
+
+
+def _generate(rt: Runtime, prompt_ids, settings: Settings, adapter_on: bool, markers):
+    """Stream one answer; yields (text, stats) and records the speed for the About panel."""
+    room = rt.info.context_window - len(prompt_ids)
+    settings = Settings(**{**settings.__dict__, "max_new_tokens":
+                           max(1, min(settings.max_new_tokens, room))})
+    stats = Stats()
+    text = ""
+    with rt.session(adapter_on) as model:
+        for text in stream_generate(model, rt.tokenizer, prompt_ids, settings, markers, stats):
+            yield text, stats
+    rt.last_stats = stats
+    yield text or EMPTY_ANSWER, stats
+
+
+def chat_handler(rt: Runtime):
+    """The ChatInterface function (API name /chat)."""
+    import gradio as gr
+
+    @_user_errors
+    def chat(message, history, max_new_tokens, temperature, top_p, top_k,
+             repetition_penalty, adapter_on=True):
+        text = check_message(message)
+        settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
+                                    top_p=top_p, top_k=top_k,
+                                    repetition_penalty=repetition_penalty)
+        window = rt.info.context_window
+        budget = max(window - settings.max_new_tokens, window // 2)
+        prompt = build_chat_prompt(rt.template, rt.tokenizer, text, history, budget)
+        note = f"⚠️ {prompt.warning}\n\n" if prompt.warning else ""
+        if prompt.warning:
+            gr.Warning(prompt.warning)
+        mode = "adapter on" if adapter_on and rt.can_toggle else (
+            "base model" if rt.can_toggle or not rt.info.adapter else "merged adapter")
+        for answer, stats in _generate(rt, prompt.input_ids, settings, bool(adapter_on),
+                                       rt.template.stop_markers):
+            yield answer, f"{note}{mode} · generating…"
+        yield answer, f"{note}{mode} · {speed_line(stats)}"
+
+    return chat
+
+
+def item_json(task: str, index: int, k: int) -> str:
+    data = load_examples()[task]
+    doc = data["items"][int(index or 0) % len(data["items"])]
+    return json.dumps({"shots": data["shots"][: int(k)], "doc": doc}, indent=2)
+
+
+def parse_item(text: str) -> tuple[list, dict]:
+    try:
+        value = json.loads(check_message(text, "item JSON"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the item is not valid JSON: {exc}") from None
+    if not isinstance(value, dict) or "doc" not in value:
+        raise InputError('the item must be a JSON object {"shots": [...], "doc": {...}}')
+    return value.get("shots") or [], value["doc"]
+
+
+def fewshot_handlers(rt: Runtime):
+    """(score, generate) functions of the few-shot tab."""
+    import gradio as gr
+
+    @_user_errors
+    def score(task, item_text, adapter_on):
+        if task == CUSTOM:
+            raise gr.Error("Your own examples are scored by generation: use Generate.")
+        shots, doc = parse_item(item_text)
+        result = score_item(rt, task, shots, doc, bool(adapter_on))
+        letters = [c.strip() for c in result.choices]
+        rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
+                for i, (c, ll, pc, p) in enumerate(zip(letters, result.loglikelihoods,
+                                                       result.per_char, result.probabilities))]
+        label = {f"{i}: {c[:40]}": p for i, (c, p) in enumerate(zip(letters, result.probabilities))}
+        verdict = (f"**Chosen ({result.metric}): {result.chosen} — {letters[result.chosen]!s}** · "
+                   f"{'correct ✓' if result.correct else 'wrong ✗'} "
+                   f"(correct: {', '.join(str(g) for g in result.gold)})")
+        if result.mc2 is not None:
+            verdict += f" · mc2 = {result.mc2:.3f}"
+        return result.context, label, rows, verdict
+
+    @_user_errors
+    def generate(prompt_text, max_new_tokens, stop_at, adapter_on):
+        text = check_message(prompt_text, "prompt")
+        settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
+                                    top_k=0, repetition_penalty=1)
+        ids = rt.tokenizer(text)["input_ids"][-(rt.info.context_window // 2):]
+        markers = ("\n\n",) if stop_at != "\n" else ("\n",)
+        for answer, _ in _generate(rt, ids, settings, bool(adapter_on), markers):
+            yield answer
+
+    return score, generate
+
+
+def compare_handler(rt: Runtime):
+    @_user_errors
+    def compare(instruction, context, max_new_tokens, temperature):
+        text = check_message(instruction, "instruction")
+        extra = check_message(context, "input") if (context or "").strip() else None
+        settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
+                                    top_p=0.9, top_k=50, repetition_penalty=1.1)
+        prompt_ids = rt.tokenizer(rt.template.render(text, extra))["input_ids"]
+        if len(prompt_ids) >= rt.info.context_window:
+            raise InputError(
+                f"the prompt is {len(prompt_ids)} tokens; the context window is "
+                f"{rt.info.context_window}. Shorten it.")
+        with_adapter = ""
+        for with_adapter, stats in _generate(rt, prompt_ids, settings, True,
+                                             rt.template.stop_markers):
+            yield with_adapter, "", "adapter on: generating…"
+        first = speed_line(stats)
+        for base, stats in _generate(rt, prompt_ids, settings, False, rt.template.stop_markers):
+            yield with_adapter, base, "adapter off: generating…"
+        yield with_adapter, base, f"adapter on: {first}<br>adapter off: {speed_line(stats)}"
+
+    return compare
+
+
+def about_markdown(rt: Runtime) -> str:
+    """The About panel: what is loaded and how fast the last answer was."""
+    info = rt.info
+    if info.adapter:
+        adapter = f"`{info.adapter}`" + (f" @ `{info.revision}`" if info.revision else "")
+        card = (f"[model card]({info.card_url})" if info.card_url
+                else "model card: README.md in the adapter folder")
+    else:
+        adapter, card = "none (base model alone)", f"[base model](https://huggingface.co/{info.base_model})"
+    last = rt.last_stats
+    lines = [
+        "### What this Space runs",
+        f"- **Base model:** `{info.base_model}`",
+        f"- **Adapter:** {adapter} · {card}",
+        (f"- **Adapter parameters:** {info.trainable_params:,} of {info.total_params:,} "
+         f"({100 * info.trainable_params / max(1, info.total_params):.4f} %)"),
+        (f"- **Instruction template:** `{info.template}` · context window "
+         f"{info.context_window:,} tokens"),
+        f"- **Weights:** {info.dtype} on {info.device}"
+        + (" · adapter merged into the weights (--merge)" if info.merged else ""),
+        f"- **Base vs adapter:** {'available' if rt.can_toggle else rt.toggle_explanation()}",
+        "- **Last answer:** " + (speed_line(last) + (f", first token after "
+                                 f"{last.first_token_seconds:.2f} s" if last.first_token_seconds
+                                 is not None else "") if last else "none yet"),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""Few-shot multiple-choice scoring for the Space, the way the evaluation scores it.
+
+The prompt comes from :func:`a3duck.evaluation.formats.build_mc_prompt` (lm-eval's own
+prompt); each choice is scored by the summed log-probability of its continuation tokens,
+encoded like lm-eval's ``_encode_pair`` (trailing context spaces move to the continuation; the
+continuation is what the whole encoding adds to the context encoding). The chosen answer
+follows the leaderboard metric of the task: ``acc`` (highest log-likelihood), ``acc_norm``
+(highest log-likelihood per character), or TruthfulQA's ``mc2`` (probability mass on true
+answers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from a3duck.generation import InputError
+
+EXAMPLES_FILE = Path(__file__).resolve().parents[1] / "data" / "space_examples.json"
+TASK_TITLES = {"mmlu": "MMLU", "arc_challenge": "ARC-Challenge", "hellaswag": "HellaSwag",
+               "truthfulqa_mc2": "TruthfulQA (mc2)"}
+REQUIRED = {"mmlu": ("question", "subject", "choices", "answer"),
+            "arc_challenge": ("question", "choices", "answerKey"),
+            "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+            "truthfulqa_mc2": ("question", "mc2_targets")}
+
+
+@cache
+def load_examples(path: Path = EXAMPLES_FILE) -> dict:
+    """The bundled few-shot items: {task: {shots: [...], items: [...]}, custom: [...]}."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def check_doc(task: str, doc, what: str = "doc") -> dict:
+    """InputError naming the missing field when ``doc`` is not in ``task``'s format."""
+    if not isinstance(doc, dict):
+        raise InputError(f"{what} must be a JSON object in the {TASK_TITLES[task]} format")
+    missing = [k for k in REQUIRED[task] if k not in doc]
+    if missing:
+        raise InputError(f"{what} lacks field(s) {', '.join(missing)} "
+                         f"(a {TASK_TITLES[task]} doc has {', '.join(REQUIRED[task])})")
+    return doc
+
+
+def gold_indices(task: str, doc: dict) -> list[int]:
+    """Index (indices, for TruthfulQA's true answers) of the correct choice(s)."""
+    try:
+        if task == "mmlu":
+            return [int(doc["answer"])]
+        if task == "arc_challenge":
+            return [list(doc["choices"]["label"]).index(doc["answerKey"])]
+        if task == "hellaswag":
+            return [int(doc["label"])]
+        return [i for i, v in enumerate(doc["mc2_targets"]["labels"]) if int(v) == 1]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot find the correct answer of this {TASK_TITLES[task]} doc: "
+                         f"{type(exc).__name__} {exc}") from None
+
+
+def build_prompt(task: str, shots: list, doc: dict) -> tuple[str, list[str]]:
+    """(context, continuations) from the evaluation's prompt builder, after checking the docs."""
+    from a3duck.evaluation.formats import build_mc_prompt
+
+    if task not in TASK_TITLES:
+        raise InputError(f"unknown format {task!r}; pick one of {', '.join(TASK_TITLES)}")
+    if not isinstance(shots, list):
+        raise InputError("shots must be a JSON list of docs")
+    shots = [check_doc(task, s, f"shot {i + 1}") for i, s in enumerate(shots)]
+    check_doc(task, doc)
+    try:
+        return build_mc_prompt(task, shots, doc)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a malformed doc fails inside lm-eval's templates
+        raise InputError(f"cannot build the {TASK_TITLES[task]} prompt from this doc: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's causal ``_encode_pair``: whole encoding split after the context encoding."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = tokenizer(context + continuation)["input_ids"]
+    context_ids = tokenizer(context)["input_ids"]
+    return context_ids, whole[len(context_ids):]
+
+
+def loglikelihoods(model, tokenizer, context: str, continuations: list[str],
+                   max_length: int) -> list[float]:
+    """Sum of log-probabilities of each continuation's tokens after ``context``."""
+    import torch
+
+    scores = []
+    for continuation in continuations:
+        context_ids, cont_ids = _encode_pair(tokenizer, context, continuation)
+        if not cont_ids:
+            raise InputError(f"choice {continuation!r} encodes to no tokens")
+        # Left-truncate like lm-eval: keep the last max_length tokens that predict the choice.
+        ids = (context_ids + cont_ids)[-(max_length + 1):][:-1]
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids], device=model.device),
+                           use_cache=False).logits[0, -len(cont_ids):]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        target = torch.tensor(cont_ids, device=logprobs.device)[:, None]
+        scores.append(float(logprobs.gather(-1, target).sum()))
+    return scores
+
+
+@dataclass
+class ChoiceScores:
+    """Everything the few-shot tab shows for one scored item."""
+
+    task: str
+    context: str
+    choices: list[str]
+    loglikelihoods: list[float]
+    gold: list[int]
+
+    @property
+    def metric(self) -> str:
+        from a3duck.evaluation.formats import LEADERBOARD_TASKS
+
+        return "mc2" if self.task == "truthfulqa_mc2" else LEADERBOARD_TASKS[self.task].metric
+
+    @property
+    def probabilities(self) -> list[float]:
+        """Softmax over the choices' log-likelihoods."""
+        top = max(self.loglikelihoods)
+        weights = [math.exp(x - top) for x in self.loglikelihoods]
+        return [w / sum(weights) for w in weights]
+
+    @property
+    def per_char(self) -> list[float]:
+        """acc_norm's score: log-likelihood / characters of the choice (lm-eval's definition)."""
+        return [ll / max(1, len(c.removeprefix(" "))) for ll, c in
+                zip(self.loglikelihoods, self.choices)]
+
+    @property
+    def chosen(self) -> int:
+        scores = self.per_char if self.metric == "acc_norm" else self.loglikelihoods
+        return max(range(len(scores)), key=scores.__getitem__)
+
+    @property
+    def mc2(self) -> float | None:
+        """TruthfulQA mc2: probability mass of the true answers (None for other tasks)."""
+        if self.task != "truthfulqa_mc2":
+            return None
+        p = self.probabilities
+        return sum(p[i] for i in self.gold)
+
+    @property
+    def correct(self) -> bool:
+        return self.chosen in self.gold
+
+
+def score_item(runtime, task: str, shots: list, doc: dict, adapter_on: bool = True
+               ) -> ChoiceScores:
+    """Build the prompt and score every choice with the loaded model."""
+    context, continuations = build_prompt(task, shots, doc)
+    with runtime.session(adapter_on) as model:
+        lls = loglikelihoods(model, runtime.tokenizer, context, continuations,
+                             runtime.info.context_window)
+    return ChoiceScores(task, context, continuations, lls, gold_indices(task, doc))
