@@ -64,6 +64,7 @@ def prepare(force: bool = False) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{FOLDER_NAME}.tmp-"))
+    tmp.chmod(0o755)  # mkdtemp creates 0700
     try:
         log.info("materialising %s from %s into %s", EMBEDDED_MODEL_ID, gguf_path(), target)
         _convert(gguf_path(), tmp)

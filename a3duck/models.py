@@ -227,3 +227,30 @@ def count_parameters(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+
+
+def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
+                  dtype=None) -> Path:
+    """Fold an IA3 adapter into its base and save a standalone safetensors model (atomically).
+
+    The base is (re)loaded in fp32 (or ``dtype``), never quantised: PEFT refuses to merge IA3
+    into an 8-/4-bit base, so a quantised training run is merged from a full-precision reload.
+    """
+    import shutil
+    import tempfile
+
+    model, tokenizer = load(base, adapter, dtype=dtype or torch.float32, device="cpu")
+    merged = model.merge_and_unload()
+    out = Path(output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp.chmod(0o755)
+    try:
+        merged.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        if out.exists():
+            raise ModelError(f"{out} already exists: choose another --output-dir or remove it")
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

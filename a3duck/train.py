@@ -227,6 +227,7 @@ def write_adapter(target: Path, model, tokenizer, config: TrainConfig, metrics: 
     """Write every artifact into a temporary sibling folder, then swap it into ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    tmp.chmod(0o755)  # mkdtemp creates 0700; the adapter folder is meant to be shared
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))

@@ -1,0 +1,105 @@
+"""Base vs adapter on held-out prompts: greedy answers side by side, with two scores.
+
+- ``exact``: the answer equals the reference (whitespace-normalised);
+- ``format``: when the reference is a JSON object, the answer is one too, with the same keys
+  (the demo data's learnable skill: a fixed machine-readable answer format);
+- ``correct``: the reference's value (its ``answer`` field for JSON) appears in the answer,
+  case-insensitively, so a right answer in free prose counts for the base model too.
+One model is in memory; the base's answers come from PEFT's ``disable_adapter()``.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+
+import torch
+
+from a3duck import data as data_mod
+from a3duck import models
+from a3duck.prompts import Template, get_template
+
+
+SCORES = ("format", "correct", "exact")
+
+
+def load_for_compare(adapter: str | None, base: str | None = None):
+    """(model, tokenizer, template): the template is the one the adapter was trained with."""
+    model, tokenizer = models.load(base, adapter, dtype=torch.float32)
+    template_name = "alpaca"
+    if adapter:
+        from a3duck.config import CONFIG_FILENAME, load_config
+
+        config_file = models.resolve_adapter(adapter) / CONFIG_FILENAME
+        if config_file.is_file():
+            template_name = load_config(config_file).prompt_template
+    return model, tokenizer, get_template(template_name)
+
+
+@torch.inference_mode()
+def generate_answer(model, tokenizer, prompt: str, template: Template, max_new_tokens: int,
+                    use_adapter: bool = True) -> str:
+    """Greedy answer to ``prompt``, cut at the template's stop markers."""
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    toggle = nullcontext() if use_adapter or not hasattr(model, "disable_adapter") \
+        else model.disable_adapter()
+    with toggle:
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+    text = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return template.response_of(text)
+
+
+def score(answer: str, reference: str) -> dict[str, bool]:
+    exact = " ".join(answer.split()) == " ".join(reference.split())
+    ref_obj, ans_obj = _json_object(reference), _json_object(answer)
+    fmt = ref_obj is not None and ans_obj is not None and set(ref_obj) == set(ans_obj)
+    value = str(ref_obj.get("answer", reference)) if ref_obj else reference
+    correct = value.strip().lower() in answer.lower()
+    return {"exact": exact, "format": fmt, "correct": correct}
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def compare(adapter: str, data: str, base: str | None = None, limit: int | None = None,
+            max_new_tokens: int = 48) -> dict:
+    """Per-row answers and aggregate scores for base and adapter on ``data``."""
+    from tqdm.auto import tqdm
+
+    model, tokenizer, template = load_for_compare(adapter, base)
+    report = data_mod.DataReport(source=data)
+    rows = data_mod.load_rows(data)[:limit]
+    examples = data_mod.normalise(rows, data, template.name, False, report)
+    results = []
+    for ex in tqdm(examples, desc="base vs adapter", unit="prompt"):
+        row = {"row": ex.row, "prompt": ex.prompt, "reference": ex.completion}
+        for side, use_adapter in (("base", False), ("adapter", True)):
+            answer = generate_answer(model, tokenizer, ex.prompt, template, max_new_tokens,
+                                     use_adapter)
+            row[side] = {"answer": answer, **score(answer, ex.completion)}
+        results.append(row)
+    totals = {side: {k: sum(r[side][k] for r in results) / max(len(results), 1)
+                     for k in SCORES} for side in ("base", "adapter")}
+    return {"adapter": adapter, "data": data, "n": len(results), "scores": totals,
+            "rows": results}
+
+
+def format_report(result: dict, examples: int = 3) -> str:
+    """A short table of scores plus a few side-by-side answers."""
+    s = result["scores"]
+    lines = [f"held-out prompts: {result['n']} ({result['data']})",
+             f"{'':10}{'base':>10}{'adapter':>10}{'delta':>10}"]
+    for key in SCORES:
+        b, a = s["base"][key], s["adapter"][key]
+        lines.append(f"{key:10}{b:>10.1%}{a:>10.1%}{a - b:>+10.1%}")
+    for row in result["rows"][:examples]:
+        lines += ["", f"reference: {row['reference']}",
+                  f"base:      {row['base']['answer'][:100]!r}",
+                  f"adapter:   {row['adapter']['answer'][:100]!r}"]
+    return "\n".join(lines)
