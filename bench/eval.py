@@ -126,14 +126,15 @@ def timed(lm, requests) -> tuple[list[tuple[float, bool]], float]:
 
 
 def bench_task(task, hf, fast, args) -> dict:
-    docs, requests = build_requests(task, args.data_dir, args.limit)
+    docs, requests = build_requests(task, args.data_dir, args.limit, args.shots)
     for lm in (hf, fast):  # warm-up: first calls pay one-off allocation costs
         lm.loglikelihood(requests[:2], disable_tqdm=True)
     ref, t_hf = timed(hf, requests)
     out, t_fast = timed(fast, requests)
     deltas = [abs(a[0] - b[0]) for a, b in zip(ref, out, strict=True)]
+    shots = SHOTS[task] if args.shots is None else args.shots
     return {
-        "task": task, "num_fewshot": SHOTS[task], "docs": len(docs), "requests": len(requests),
+        "task": task, "num_fewshot": shots, "docs": len(docs), "requests": len(requests),
         "hf_seconds": round(t_hf, 3), "a3duck_seconds": round(t_fast, 3),
         "hf_requests_per_s": round(len(requests) / t_hf, 2),
         "a3duck_requests_per_s": round(len(requests) / t_fast, 2),
@@ -167,6 +168,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", default=",".join(TASKS),
                    help=f"comma-separated subset of {', '.join(TASKS)}")
     p.add_argument("--limit", type=int, default=50, help="documents per task")
+    p.add_argument("--shots", type=int,
+                   help="override the few-shot count of every task (smoke runs; default 25/10)")
     p.add_argument("--batch-size", type=int, default=4,
                    help="rows per forward pass for both backends (hf: requests; a3duck: questions)")
     p.add_argument("--dtype", default="float32", help="model dtype for both backends")
