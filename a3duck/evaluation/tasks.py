@@ -87,16 +87,18 @@ class LocalTask:
 
 
 def task_config(task: LocalTask) -> dict:
-    """The YAML body of ``task``: lm-eval's config, data source and split names overridden."""
+    """The YAML body of ``task``: lm-eval's config with the leaderboard's num_fewshot and, for
+    local files, the data source and split names overridden."""
     cfg: dict = {
         "include": str(lm_eval_yaml(task.bench, task.subject)),
         "task": task.name,
         "tag": [],  # not a member of lm-eval's groups/tags: results stay per explicit task
-        "dataset_path": "json",
-        "dataset_name": None,
-        "dataset_kwargs": {"data_files": dict(task.data_files)},
+        "num_fewshot": LEADERBOARD_TASKS[task.bench].num_fewshot,
     }
-    cfg.update(task.splits)
+    if task.data_files:  # local files; without them lm-eval's Hub dataset stays as it is
+        cfg.update(dataset_path="json", dataset_name=None,
+                   dataset_kwargs={"data_files": dict(task.data_files)})
+        cfg.update(task.splits)
     return cfg
 
 

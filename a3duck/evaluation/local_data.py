@@ -1,0 +1,250 @@
+"""Read the leaderboard benchmarks from their original distribution files (``--data-dir``).
+
+Layout (that of ``../shared/data``)::
+
+    mmlu/{dev,val,test}/<subject>_{dev,val,test}.csv   hendrycks CSVs; eval test/ else val/; shots dev/
+    arc/ARC-Challenge-{Train,Dev,Test}.jsonl           AI2 jsonl; eval Test else Dev; shots Train
+    hellaswag/*.jsonl                                  rowanz jsonl; shots from *train* files, else
+                                                       the last HELLASWAG_POOL eval rows (excluded)
+    truthfulqa/*.json                                  TruthfulQA mc_task.json (mc1/mc2 targets)
+
+Each reader converts rows to the Hub dataset format that lm-eval's own task consumes (cais/mmlu,
+allenai/ai2_arc, Rowan/hellaswag, truthfulqa/truthful_qa multiple_choice), so lm-eval's
+process_docs and templates apply unchanged. A malformed row raises BenchmarkDataError naming the
+file and line; nothing here touches a model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from a3duck.errors import A3DuckError
+from a3duck.evaluation.tasks import LEADERBOARD_TASKS, LocalTask, mmlu_subjects, write_rows
+
+HELLASWAG_POOL = 100  # few-shot pool when no train file: the LAST rows of the eval files
+
+
+class BenchmarkDataError(A3DuckError):
+    """A benchmark file that is missing, partial or malformed; the message names it."""
+
+
+@dataclass
+class Prepared:
+    """Local tasks ready for lm-eval, and the requested benchmarks that are absent (with why)."""
+
+    tasks: dict[str, list[LocalTask]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _bad(path: Path, line: int | None, problem: str) -> BenchmarkDataError:
+    where = f"{path}:{line}" if line is not None else str(path)
+    return BenchmarkDataError(f"malformed benchmark file {where}: {problem}")
+
+
+def _jsonl(path: Path):
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield n, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise _bad(path, n, f"not JSON ({exc.msg})") from None
+
+
+def read_arc(path: Path) -> list[dict]:
+    """AI2 ARC jsonl -> allenai/ai2_arc rows {id, question, choices{text,label}, answerKey}."""
+    rows = []
+    for n, raw in _jsonl(path):
+        try:
+            q = raw["question"]
+            choices = {"text": [c["text"] for c in q["choices"]],
+                       "label": [c["label"] for c in q["choices"]]}
+            row = {"id": raw["id"], "question": q["stem"], "choices": choices,
+                   "answerKey": raw["answerKey"]}
+        except (KeyError, TypeError) as exc:
+            raise _bad(path, n, f"missing field {exc}; expected AI2 ARC jsonl") from None
+        if row["answerKey"] not in choices["label"]:
+            raise _bad(path, n, f"answerKey {row['answerKey']!r} is not a choice label")
+        rows.append(row)
+    return rows
+
+
+def read_hellaswag(path: Path) -> list[dict]:
+    """rowanz HellaSwag jsonl -> Rowan/hellaswag rows (label as a string, as on the Hub)."""
+    keys = ("ind", "activity_label", "ctx_a", "ctx_b", "ctx", "endings", "source_id", "split",
+            "split_type")
+    rows = []
+    for n, raw in _jsonl(path):
+        missing = [k for k in ("activity_label", "ctx_a", "ctx_b", "endings", "label")
+                   if k not in raw]
+        if missing:
+            raise _bad(path, n, f"missing {', '.join(missing)} (test files have no labels)")
+        if not isinstance(raw["endings"], list) or not 0 <= int(raw["label"]) < len(raw["endings"]):
+            raise _bad(path, n, "endings must be a list and label an index into it")
+        row = {k: raw.get(k) for k in keys}
+        row["label"] = str(int(raw["label"]))
+        rows.append(row)
+    return rows
+
+
+def read_mmlu(path: Path, subject: str) -> list[dict]:
+    """hendrycks CSV (question, A, B, C, D, answer letter) -> cais/mmlu rows."""
+    rows = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for n, rec in enumerate(csv.reader(fh), 1):
+            if len(rec) != 6 or rec[5].strip() not in ("A", "B", "C", "D"):
+                raise _bad(path, n, "expected 6 columns: question, A, B, C, D, answer (A-D)")
+            rows.append({"question": rec[0], "subject": subject, "choices": rec[1:5],
+                         "answer": "ABCD".index(rec[5].strip())})
+    return rows
+
+
+def read_truthfulqa(path: Path) -> list[dict]:
+    """mc_task.json -> truthful_qa multiple_choice rows (answer order as in the file)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise _bad(path, exc.lineno, f"not JSON ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise _bad(path, None, "expected a JSON list of questions (mc_task.json format)")
+    rows = []
+    for i, q in enumerate(data):
+        try:
+            row = {"question": q["question"]}
+            for key in ("mc1_targets", "mc2_targets"):
+                row[key] = {"choices": list(q[key]), "labels": [int(v) for v in q[key].values()]}
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise _bad(path, None, f"question #{i}: {exc!r}; expected question, "
+                                   "mc1_targets and mc2_targets {answer: 0|1}") from None
+        rows.append(row)
+    return rows
+
+
+def _need_rows(path: Path, rows: list, n: int, why: str) -> list:
+    if len(rows) < n:
+        raise BenchmarkDataError(f"{path} has {len(rows)} rows; {why} needs at least {n}")
+    return rows
+
+
+def _arc(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
+    folder = root / "arc"
+    train = folder / "ARC-Challenge-Train.jsonl"
+    test, dev = folder / "ARC-Challenge-Test.jsonl", folder / "ARC-Challenge-Dev.jsonl"
+    evalf = test if test.is_file() else dev
+    if not evalf.is_file():
+        prep.missing["arc_challenge"] = f"no {test.name} or {dev.name} in {folder}"
+        return []
+    if not train.is_file():
+        raise BenchmarkDataError(f"{train} is missing: ARC's 25 few-shot examples come from it")
+    split = "test" if evalf is test else "validation"
+    rows = read_arc(evalf)
+    task = LocalTask("arc_challenge", {
+        "train": write_rows(work / "arc_train.jsonl", _need_rows(train, read_arc(train), 25,
+                                                                 "25-shot ARC")),
+        split: write_rows(work / f"arc_{split}.jsonl", _need_rows(evalf, rows, 1, "ARC")),
+    }, splits={"training_split": "train", "validation_split": "validation" if split ==
+               "validation" else None, "test_split": "test" if split == "test" else None},
+        n_eval=len(rows))
+    if split == "validation":
+        prep.notes.append(f"arc_challenge: {test.name} absent; evaluating {dev.name}")
+    return [task]
+
+
+def _hellaswag(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
+    files = sorted((root / "hellaswag").glob("*.jsonl"))
+    train_files = [f for f in files if "train" in f.name]
+    eval_files = [f for f in files if f not in train_files]
+    if not eval_files:
+        prep.missing["hellaswag"] = f"no labelled *.jsonl eval file in {root / 'hellaswag'}"
+        return []
+    rows = [r for f in eval_files for r in read_hellaswag(f)]
+    if train_files:
+        pool = [r for f in train_files for r in read_hellaswag(f)]
+    else:  # documented fallback: a fixed slice of the eval rows, removed from evaluation
+        _need_rows(eval_files[-1], rows, HELLASWAG_POOL + 1, "the few-shot fallback pool")
+        rows, pool = rows[:-HELLASWAG_POOL], rows[-HELLASWAG_POOL:]
+        prep.notes.append(f"hellaswag: no train file; few-shot pool = the last {HELLASWAG_POOL} "
+                          f"eval rows, excluded from evaluation ({len(rows)} rows evaluated)")
+    task = LocalTask("hellaswag", {
+        "train": write_rows(work / "hellaswag_train.jsonl", _need_rows(
+            train_files[0] if train_files else eval_files[0], pool, 10, "10-shot HellaSwag")),
+        "validation": write_rows(work / "hellaswag_validation.jsonl", rows),
+    }, splits={"training_split": "train", "validation_split": "validation"}, n_eval=len(rows))
+    return [task]
+
+
+def _truthfulqa(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
+    files = sorted((root / "truthfulqa").glob("*.json"))
+    if not files:
+        prep.missing["truthfulqa_mc2"] = f"no mc_task *.json file in {root / 'truthfulqa'}"
+        return []
+    rows = [r for f in files for r in read_truthfulqa(f)]
+    _need_rows(files[0], rows, 1, "TruthfulQA")
+    data = write_rows(work / "truthfulqa_validation.jsonl", rows)
+    return [LocalTask("truthfulqa_mc2", {"validation": data},
+                      splits={"validation_split": "validation"}, n_eval=len(rows))]
+
+
+def _mmlu_subject(root: Path, work: Path, subject: str) -> LocalTask | None:
+    dev = root / "mmlu" / "dev" / f"{subject}_dev.csv"
+    test, val = (root / "mmlu" / s / f"{subject}_{s}.csv" for s in ("test", "val"))
+    evalf = test if test.is_file() else val
+    if not dev.is_file() and not evalf.is_file():
+        return None
+    if not dev.is_file() or not evalf.is_file():
+        raise BenchmarkDataError(
+            f"MMLU subject {subject!r} is partial: needs {dev} (5 shots) and {test} or {val}")
+    split = "test" if evalf is test else "validation"
+    rows = _need_rows(evalf, read_mmlu(evalf, subject), 1, "MMLU")
+    return LocalTask("mmlu", {
+        "dev": write_rows(work / f"mmlu_{subject}_dev.jsonl",
+                          _need_rows(dev, read_mmlu(dev, subject), 5, "5-shot MMLU")),
+        split: write_rows(work / f"mmlu_{subject}_{split}.jsonl", rows),
+    }, subject=subject, splits={"test_split": "test" if split == "test" else None,
+                                "validation_split": "validation" if split != "test" else None},
+        n_eval=len(rows))
+
+
+def _mmlu(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
+    subjects = mmlu_subjects()
+    tasks = [t for s in subjects if (t := _mmlu_subject(root, work, s)) is not None]
+    if not tasks:
+        prep.missing["mmlu"] = f"no <subject>_dev.csv + _test/_val.csv files under {root / 'mmlu'}"
+    elif len(tasks) < len(subjects):
+        prep.notes.append(f"mmlu: only {len(tasks)} of {len(subjects)} subjects present; the "
+                          "mean covers those (marked limited)")
+    if tasks and tasks[0].splits["test_split"] is None:
+        prep.notes.append("mmlu: no test/ files; evaluating val/")
+    return tasks
+
+
+_READERS = {"arc_challenge": _arc, "hellaswag": _hellaswag, "mmlu": _mmlu,
+            "truthfulqa_mc2": _truthfulqa}
+
+
+def prepare(data_dir: Path, benches: list[str], work: Path) -> Prepared:
+    """Validate and convert the requested benchmarks under ``data_dir`` into ``work``.
+
+    Raises BenchmarkDataError for a missing folder, a partial or malformed benchmark, or when
+    none of the requested benchmarks is present; absent ones are listed in ``missing``.
+    """
+    data_dir = Path(data_dir).expanduser()
+    if not data_dir.is_dir():
+        raise BenchmarkDataError(f"--data-dir {data_dir} is not a folder")
+    prep = Prepared()
+    for bench in benches:
+        if bench not in LEADERBOARD_TASKS:
+            raise BenchmarkDataError(f"unknown task {bench!r}")
+        tasks = _READERS[bench](data_dir, work / "data", prep)
+        if tasks:
+            prep.tasks[bench] = tasks
+    if not prep.tasks:
+        raise BenchmarkDataError(
+            f"none of {', '.join(benches)} found in {data_dir}: expected the layout "
+            "mmlu/{dev,val,test}/, arc/ARC-Challenge-*.jsonl, hellaswag/*.jsonl, "
+            "truthfulqa/*.json (see docs/evaluation.md)")
+    return prep

@@ -1,0 +1,155 @@
+"""Run the leaderboard suite through lm-eval for a base model and (optionally) its adapter.
+
+Order of work, so that bad input fails before any model work: parse tasks -> convert/validate
+local files (or build lm-eval's Hub tasks) -> resolve the adapter -> load the base once ->
+check the adapter fits -> evaluate the base -> attach the adapter to the same model -> evaluate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from a3duck.errors import A3DuckError
+from a3duck.evaluation import results as res
+from a3duck.evaluation.tasks import (
+    FEWSHOT_SEED,
+    LEADERBOARD_TASKS,
+    TASK_ORDER,
+    LocalTask,
+    load_tasks,
+    mmlu_subjects,
+    task_manager,
+    write_task_yaml,
+)
+
+log = logging.getLogger(__name__)
+BACKENDS = ("a3duck", "hf")
+
+
+class EvalError(A3DuckError):
+    """A bad evaluation request (unknown task, unreachable benchmark data, bad backend)."""
+
+
+@dataclass
+class Plan:
+    """The lm-eval tasks to run per benchmark, what is missing, and notes for the user."""
+
+    folder: Path
+    tasks: dict[str, list[LocalTask]]
+    missing: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    objects: dict = field(default_factory=dict)  # lm-eval Task objects by name
+
+    @property
+    def names(self) -> dict[str, list[str]]:
+        return {b: [t.name for t in ts] for b, ts in self.tasks.items()}
+
+    @property
+    def partial(self) -> set[str]:
+        subjects = len(self.tasks.get("mmlu", []))
+        return {"mmlu"} if 0 < subjects < len(mmlu_subjects()) else set()
+
+
+def parse_tasks(spec: str | list[str] | None) -> list[str]:
+    """Benchmarks to run, in leaderboard order; None/'all' means all four."""
+    if spec is None or spec == "all":
+        return list(TASK_ORDER)
+    names = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t.strip()]
+    unknown = [t for t in names if t not in LEADERBOARD_TASKS]
+    if unknown or not names:
+        raise EvalError(f"unknown task {', '.join(unknown) or '(none)'}; choose from "
+                        f"{', '.join(TASK_ORDER)} (comma-separated) or 'all'")
+    return [t for t in TASK_ORDER if t in names]
+
+
+def plan(benches: list[str], data_dir: Path | None, work: Path) -> Plan:
+    """Write lm-eval task configs for ``benches`` into ``work/tasks`` and build the Task objects
+    (this reads and validates every benchmark file, or fetches lm-eval's Hub datasets)."""
+    from a3duck.evaluation import local_data
+
+    folder = work / "tasks"
+    if data_dir is not None:
+        prep = local_data.prepare(Path(data_dir), benches, work)
+        p = Plan(folder, prep.tasks, prep.missing, prep.notes)
+    else:
+        p = Plan(folder, {b: ([LocalTask("mmlu", {}, subject=s) for s in mmlu_subjects()]
+                              if b == "mmlu" else [LocalTask(b, {})]) for b in benches})
+    for tasks in p.tasks.values():
+        for t in tasks:
+            write_task_yaml(folder, t)
+    try:
+        p.objects = load_tasks(folder, [t for ts in p.tasks.values() for t in ts])
+    except Exception as exc:
+        if data_dir is not None:
+            raise EvalError(f"lm-eval could not build the local tasks: {exc}") from exc
+        raise EvalError(
+            f"could not get the benchmark datasets from the Hugging Face Hub "
+            f"({type(exc).__name__}). Offline, pass --data-dir with the original benchmark "
+            "files (see docs/evaluation.md)") from exc
+    return p
+
+
+def lm_class(backend: str):
+    """The lm-eval model class for ``backend``; 'a3duck' falls back to 'hf' (with a warning)
+    while the fast backend is not available."""
+    from lm_eval.api.registry import get_model
+
+    if backend not in BACKENDS:
+        raise EvalError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "a3duck":
+        try:
+            import a3duck.evaluation.fast_backend  # noqa: F401  (registers "a3duck")
+
+            return get_model("a3duck")
+        except (ImportError, KeyError, ValueError) as exc:
+            log.warning("the a3duck backend is not available (%s); using lm-eval's hf", exc)
+    return get_model("hf")
+
+
+def evaluate(lm, p: Plan, limit: int | None) -> dict:
+    """One lm-eval run of every planned task on ``lm`` with the fixed leaderboard seeds."""
+    import lm_eval
+
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=list(p.objects.values()), limit=limit, log_samples=False,
+        task_manager=task_manager(p.folder), random_seed=0, numpy_random_seed=FEWSHOT_SEED,
+        torch_random_seed=FEWSHOT_SEED, fewshot_random_seed=FEWSHOT_SEED,
+    )
+
+
+@dataclass
+class ModelSpec:
+    base_model: str
+    adapter: str | None = None
+    dtype: str = "auto"
+    device: str | None = None
+    batch_size: int | str = 8
+    backend: str = "a3duck"
+
+
+def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], dict]:
+    """Evaluate base (and adapter) on the planned tasks. Returns (rows, details)."""
+    from a3duck import models
+
+    adapter_dir = models.resolve_adapter(spec.adapter) if spec.adapter else None
+    cls = lm_class(spec.backend)
+    dtype = models.pick_dtype(spec.dtype, spec.device)
+    model, path = models.load_base(spec.base_model, dtype=dtype, device=spec.device)
+    if adapter_dir is not None:
+        models.check_adapter_matches(model, adapter_dir, spec.base_model)
+    rows, details = [], {"backend": "hf" if cls.__name__ == "HFLM" else spec.backend}
+    for which in ("base", "adapter") if adapter_dir else ("base",):
+        if which == "adapter":
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+        # the tokenizer `hf` would load for pretrained=BASE(,peft=ADAPTER): the base's own
+        lm = cls(pretrained=model.eval(), tokenizer=path, batch_size=spec.batch_size)
+        log.info("evaluating %s on %s", which, ", ".join(p.tasks))
+        out = evaluate(lm, p, limit)
+        model_rows, model_details = res.rows_for_model(which, out, p.names, p.partial)
+        rows += model_rows
+        details[which] = model_details
+    return rows, details
