@@ -168,7 +168,7 @@ def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
         raise CardError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing")
     trainable = 0
     with safe_open(str(weights), framework="pt") as fh:
-        for key in fh:
+        for key in fh.keys():  # noqa: SIM118 - safe_open is not iterable
             n = 1
             for dim in fh.get_slice(key).get_shape():
                 n *= dim

@@ -64,6 +64,28 @@ class HubState:
         repo.refs[ref] = sha
         return sha
 
+    def add_folder(self, repo_id: str, folder, message: str = "seed") -> str:
+        """Seed a repo with a local folder's files (LFS for weights), as a push would."""
+        from pathlib import Path
+
+        files: dict[str, dict] = {".gitattributes": {"data": GITATTRIBUTES}}
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            data, rel = path.read_bytes(), path.relative_to(folder).as_posix()
+            if rel.endswith(LFS_SUFFIXES) or len(data) >= LFS_MIN_SIZE:
+                oid = hashlib.sha256(data).hexdigest()
+                self.lfs[oid] = data
+                files[rel] = {"lfs": oid}
+            else:
+                files[rel] = {"data": data}
+        with self.lock:
+            repo = self.repos.setdefault(repo_id, Repo())
+            return self.commit(repo, "main", files, message)
+
+    def files(self, repo_id: str, rev: str = "main") -> dict[str, bytes]:
+        """The repo's files at ``rev`` as path -> bytes."""
+        _, files = self.repos[repo_id].snapshot(rev)
+        return {path: self.file_bytes(entry) for path, entry in files.items()}
+
     def file_bytes(self, entry: dict) -> bytes:
         return self.lfs[entry["lfs"]] if entry.get("lfs") else entry["data"]
 
