@@ -1,0 +1,331 @@
+"""`a3duck check-contamination`: training rows that duplicate benchmark questions.
+
+Platypus removed training questions too similar to benchmark test questions (embedding cosine
+similarity >= 0.8). a3duck does the same job without an embedding model:
+
+* text is normalised (Unicode NFKC, lower case, every run of non-alphanumerics -> one space);
+* a benchmark item is its question, plus its answer options for MMLU and ARC (the item as the
+  model sees it); when an MMLU/ARC question alone has >= 10 words it is also checked on its own;
+* a training row is its prompt side: instruction + input (or ``prompt``), never the answer;
+* **exact duplicate**: the normalised item equals the normalised training prompt, or (items of
+  >= 6 words) appears in it verbatim;
+* **near duplicate**: at least ``threshold`` (default 0.8) of the item's character 5-gram
+  shingles occur in the training prompt ("containment"; robust to small edits and to questions
+  wrapped in extra instructions). Items under 6 words are only matched exactly.
+
+Candidates for the near test are training rows sharing one of the item's three least frequent
+words; an item whose words absent from all training rows already cover more than
+``1 - threshold`` of its characters cannot reach the threshold and is not compared further.
+
+Benchmarks come from ``--data-dir`` in the layout of ``a3duck eval --data-dir``: MMLU
+``mmlu/{test,val}/*.csv``, ARC ``arc/ARC-Challenge-{Test,Dev}.jsonl``, HellaSwag
+``hellaswag/*.jsonl`` (files without ``train`` in the name), TruthfulQA ``truthfulqa/*.json``.
+A benchmark absent from the folder is reported as missing. The JSON report names files, never
+local paths (it goes into the model card).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from a3duck import data
+from a3duck.config import atomic_write_text
+from a3duck.errors import A3DuckError
+
+DEFAULT_THRESHOLD = 0.8
+SHINGLE = 5           # characters per shingle
+MIN_WORDS = 6         # shorter items are only matched exactly
+STEM_WORDS = 10       # MMLU/ARC questions this long are also checked without their options
+RARE_WORDS = 3        # candidate rows share one of the item's this many least frequent words
+EXAMPLES = 5          # examples per benchmark in the report
+METHOD = ("normalised text; exact = equal or verbatim contained; near = character "
+          f"{SHINGLE}-gram containment of the benchmark item in the training prompt")
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+class ContaminationError(A3DuckError):
+    """Inputs the contamination check cannot use; the message says what to fix."""
+
+
+@dataclass
+class Item:
+    benchmark: str
+    text: str          # as shown in examples
+    views: list[str]   # normalised texts compared with training rows
+
+
+@dataclass
+class Match:
+    row: int           # 0-based index into the training rows
+    item: Item
+    kind: str          # "exact" | "near"
+    similarity: float
+
+
+def normalise_text(text: str) -> str:
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    return _NON_ALNUM.sub(" ", text).strip()
+
+
+def shingles(norm: str) -> set[str]:
+    if len(norm) <= SHINGLE:
+        return {norm} if norm else set()
+    return {norm[i:i + SHINGLE] for i in range(len(norm) - SHINGLE + 1)}
+
+
+# ----------------------------------------------------------------------------- benchmarks
+
+def _item(benchmark: str, question: str, options: list[str] | None = None) -> Item:
+    full = " ".join([question, *(options or [])])
+    views = [normalise_text(full)]
+    stem = normalise_text(question)
+    if options and len(stem.split()) >= STEM_WORDS:
+        views.append(stem)
+    return Item(benchmark, full, views)
+
+
+def _mmlu(folder: Path) -> tuple[list[Item], list[str]]:
+    files = sorted(p for split in ("test", "val") for p in (folder / split).glob("*.csv"))
+    items = [_item("mmlu", row[0], row[1:5]) for f in files
+             for row in csv.reader(f.open(encoding="utf-8", newline="")) if len(row) >= 6]
+    return items, files
+
+
+def _arc(folder: Path) -> tuple[list[Item], list[str]]:
+    files = [folder / f"ARC-Challenge-{s}.jsonl" for s in ("Test", "Dev")]
+    files = [f for f in files if f.is_file()]
+    items = []
+    for f in files:
+        for row in _jsonl(f):
+            q = row["question"]
+            items.append(_item("arc", q["stem"], [c["text"] for c in q["choices"]]))
+    return items, files
+
+
+def _hellaswag(folder: Path) -> tuple[list[Item], list[str]]:
+    files = sorted(f for f in folder.glob("*.jsonl") if "train" not in f.name.lower())
+    return [_item("hellaswag", row["ctx"]) for f in files for row in _jsonl(f)], files
+
+
+def _truthfulqa(folder: Path) -> tuple[list[Item], list[str]]:
+    files = sorted(folder.glob("*.json"))
+    items = []
+    for f in files:
+        items += [_item("truthfulqa", row["question"])
+                  for row in json.loads(f.read_text(encoding="utf-8"))]
+    return items, files
+
+
+def _jsonl(path: Path):
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
+READERS = {"mmlu": _mmlu, "arc": _arc, "hellaswag": _hellaswag, "truthfulqa": _truthfulqa}
+
+
+def load_benchmarks(data_dir: Path) -> dict[str, tuple[list[Item], list[str]]]:
+    """benchmark -> (items, file names); absent benchmarks map to ([], [])."""
+    if not data_dir.is_dir():
+        raise ContaminationError(f"benchmark folder not found: {data_dir} (--data-dir)")
+    found = {}
+    for name, reader in READERS.items():
+        try:
+            items, files = reader(data_dir / name)
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ContaminationError(
+                f"{data_dir / name}: cannot read the {name} files ({type(exc).__name__}: {exc}); "
+                "see `a3duck eval --help` for the expected layout") from None
+        found[name] = (items, [f.name for f in files])
+    if not any(items for items, _ in found.values()):
+        raise ContaminationError(
+            f"{data_dir}: no benchmark files found; expected some of mmlu/test|val/*.csv, "
+            "arc/ARC-Challenge-Test|Dev.jsonl, hellaswag/*.jsonl, truthfulqa/*.json")
+    return found
+
+
+# ----------------------------------------------------------------------------- training rows
+
+def load_training(spec: str) -> tuple[list, list[str | None]]:
+    """(raw rows, normalised prompt text per row; None for invalid rows)."""
+    rows = data.load_rows(spec)
+    if not rows:
+        raise ContaminationError(f"{spec}: the dataset is empty")
+    schema = data.detect_schema(rows, spec)
+    texts: list[str | None] = []
+    for number, row in enumerate(rows, 1):
+        valid = not isinstance(data.to_example(row, number, schema, "alpaca"), str)
+        if not valid:
+            texts.append(None)
+        elif schema == "prompt_completion":
+            texts.append(normalise_text(row["prompt"]))
+        else:
+            texts.append(normalise_text(f"{row['instruction']} {row.get('input') or ''}"))
+    return rows, texts
+
+
+class TrainingIndex:
+    """Word posting lists over the training prompts, and lazily built shingle sets."""
+
+    def __init__(self, texts: list[str | None]):
+        self.texts = texts
+        self.exact = {t: i for i, t in reversed(list(enumerate(texts))) if t}
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for i, text in enumerate(texts):
+            for word in set(text.split()) if text else ():
+                self.postings[word].append(i)
+        self._shingles: dict[int, set[str]] = {}
+
+    def shingles_of(self, row: int) -> set[str]:
+        if row not in self._shingles:
+            self._shingles[row] = shingles(self.texts[row])
+        return self._shingles[row]
+
+    def candidates(self, view: str, threshold: float) -> set[int]:
+        words = set(view.split())
+        absent = sum(len(w) + 1 for w in words if w not in self.postings)
+        if absent > (1 - threshold) * (len(view) + 1):
+            return set()  # too much of the item is in no training row at all
+        present = sorted((w for w in words if w in self.postings),
+                         key=lambda w: len(self.postings[w]))
+        return {i for w in present[:RARE_WORDS] for i in self.postings[w]}
+
+
+def match_item(item: Item, index: TrainingIndex, threshold: float) -> list[Match]:
+    """Every training row that duplicates ``item`` (best view per row)."""
+    best: dict[int, Match] = {}
+    for view in item.views:
+        if view in index.exact:
+            row = index.exact[view]
+            best[row] = Match(row, item, "exact", 1.0)
+        if len(view.split()) < MIN_WORDS:
+            continue
+        grams = shingles(view)
+        for row in index.candidates(view, threshold):
+            if row in best and best[row].kind == "exact":
+                continue
+            if view in index.texts[row]:
+                best[row] = Match(row, item, "exact", 1.0)
+                continue
+            sim = len(grams & index.shingles_of(row)) / len(grams)
+            if sim >= threshold and sim > getattr(best.get(row), "similarity", -1):
+                best[row] = Match(row, item, "near", round(sim, 4))
+    return list(best.values())
+
+
+# ----------------------------------------------------------------------------- report
+
+def check(spec: str, data_dir: Path, threshold: float = DEFAULT_THRESHOLD):
+    """Run the check. Returns (report dict, raw training rows, normalised training prompts
+    (None = invalid row), set of flagged row indices)."""
+    if not 0 < threshold <= 1:
+        raise ContaminationError(f"--threshold must be in (0, 1], got {threshold}")
+    benchmarks = load_benchmarks(Path(data_dir))
+    rows, texts = load_training(spec)
+    index = TrainingIndex(texts)
+    report = {
+        "data": Path(spec).name, "method": METHOD, "threshold": threshold,
+        "shingle_chars": SHINGLE, "training_rows": len(rows),
+        "invalid_training_rows": sum(t is None for t in texts), "benchmarks": {},
+    }
+    flagged: set[int] = set()
+    for name, (items, files) in benchmarks.items():
+        matches = [m for item in items for m in match_item(item, index, threshold)]
+        report["benchmarks"][name] = _summary(items, files, matches, texts)
+        flagged |= {m.row for m in matches}
+    report["flagged_training_rows"] = len(flagged)
+    report["clean_training_rows"] = len(rows) - len(flagged) - report["invalid_training_rows"]
+    return report, rows, texts, flagged
+
+
+def _summary(items, files, matches: list[Match], texts) -> dict:
+    if not items:
+        return {"status": "missing", "files": [], "questions": 0}
+    per_row: dict[int, Match] = {}
+    for m in matches:  # a row counts once per benchmark, as its strongest match
+        if m.row not in per_row or _strength(m) > _strength(per_row[m.row]):
+            per_row[m.row] = m
+    ranked = sorted(per_row.values(), key=lambda m: (m.kind != "exact", -m.similarity, m.row))
+    return {
+        "status": "checked", "files": files, "questions": len(items),
+        "exact_duplicates": sum(m.kind == "exact" for m in ranked),
+        "near_duplicates": sum(m.kind == "near" for m in ranked),
+        "contaminated_questions": len({id(m.item) for m in matches}),
+        "examples": [{"kind": m.kind, "similarity": m.similarity, "training_row": m.row + 1,
+                      "benchmark_text": _clip(m.item.text), "training_text": _clip(texts[m.row])}
+                     for m in ranked[:EXAMPLES]],
+    }
+
+
+def _strength(m: Match) -> tuple[bool, float]:
+    return m.kind == "exact", m.similarity
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def write_filtered(rows: list, flagged: set[int], texts, path: Path) -> int:
+    """Write the valid, unflagged rows as .jsonl or .json (array); returns how many."""
+    keep = [r for i, r in enumerate(rows) if i not in flagged and texts[i] is not None]
+    if path.suffix == ".jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep)
+    elif path.suffix == ".json":
+        text = json.dumps(keep, ensure_ascii=False, indent=1) + "\n"
+    else:
+        raise ContaminationError(f"--write-filtered {path}: use a .jsonl or .json file name")
+    atomic_write_text(path, text)
+    return len(keep)
+
+
+def format_table(report: dict) -> str:
+    lines = [f"{'benchmark':<12}{'questions':>10}{'exact':>7}{'near':>6}  files",
+             "-" * 50]
+    for name, b in report["benchmarks"].items():
+        if b["status"] == "missing":
+            lines.append(f"{name:<12}{'missing':>10}")
+            continue
+        lines.append(f"{name:<12}{b['questions']:>10}{b['exact_duplicates']:>7}"
+                     f"{b['near_duplicates']:>6}  {', '.join(b['files'][:3])}"
+                     + (" ..." if len(b["files"]) > 3 else ""))
+    lines.append(f"{report['flagged_training_rows']} of {report['training_rows']} training rows "
+                 f"flagged (threshold {report['threshold']}, {report['method']})")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", required=True,
+                        help="training data: .json/.jsonl/.parquet/.csv file or Hub dataset id")
+    parser.add_argument("--data-dir", required=True, type=Path,
+                        help="benchmark files in the `a3duck eval --data-dir` layout "
+                             "(mmlu/, arc/, hellaswag/, truthfulqa/)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="near-duplicate threshold: fraction of a benchmark item's character "
+                             f"{SHINGLE}-grams found in a training prompt (default "
+                             f"{DEFAULT_THRESHOLD})")
+    parser.add_argument("--output", type=Path,
+                        help="write the JSON report here (for the model card)")
+    parser.add_argument("--write-filtered", type=Path, metavar="FILE",
+                        help="write the training rows without flagged or invalid rows "
+                             "(.jsonl or .json)")
+
+
+def run(args) -> int:
+    report, rows, texts, flagged = check(args.data, args.data_dir, args.threshold)
+    print(format_table(report))
+    if args.output:
+        atomic_write_text(args.output, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        print(f"report: {args.output}")
+    if args.write_filtered:
+        kept = write_filtered(rows, flagged, texts, args.write_filtered)
+        print(f"filtered data: {args.write_filtered} ({kept} rows)")
+    return 0
