@@ -234,19 +234,24 @@ def _data_report(adapter_dir: Path) -> dict[str, str] | None:
 
 
 def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
-    """Method, threshold and per-benchmark counts of a contamination report."""
+    """Method, threshold, totals and per-benchmark counts of a `check-contamination` report."""
     if not path:
         return None
     p = Path(path)
     if not p.is_file():
         raise CardError(f"contamination report not found: {p}")
     report = _read_json(p)
-    counts = report.get("counts") or report.get("per_benchmark") or {
-        k: v for k, v in report.items() if isinstance(v, (int, dict)) and k not in ("threshold",)}
-    rows = [(bench, v.get("count", v.get("matches")) if isinstance(v, dict) else v)
-            for bench, v in counts.items()]
+    if not isinstance(report.get("benchmarks"), dict):
+        raise CardError(f"{p}: no 'benchmarks' (is it from `a3duck check-contamination`?)")
+    rows = [{"name": TASKS.get(name, {}).get("title", name), "status": b.get("status", "?"),
+             "questions": _dash(b.get("questions")), "exact": _dash(b.get("exact_duplicates")),
+             "near": _dash(b.get("near_duplicates")),
+             "matched": _dash(b.get("contaminated_questions"))}
+            for name, b in report["benchmarks"].items()]
     return {"method": report.get("method", "not stated"),
-            "threshold": report.get("threshold", "not stated"), "rows": rows}
+            "threshold": report.get("threshold", "not stated"), "rows": rows,
+            "flagged": _dash(report.get("flagged_training_rows")),
+            "total": _dash(report.get("training_rows"))}
 
 
 def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
@@ -265,6 +270,16 @@ def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
         raise CardError(f"{found} evaluated base {data['base_model']!r}, but this adapter was "
                         f"trained on {base!r}; pass the eval results of this adapter")
     return data
+
+
+def _local_run(data: dict) -> bool:
+    """Scored on local benchmark files (other splits/subsets than the leaderboard's)."""
+    return str((data.get("settings") or {}).get("data", "")).startswith("local")
+
+
+def _scrub(text) -> str:
+    """Notes may name files on the evaluating machine: keep only their base names."""
+    return re.sub(r"(?:~|/)[^\s'\",;]*/([^/\s'\",;]+)", r"\1", str(text))
 
 
 def _pct(value) -> str:
@@ -292,7 +307,10 @@ def eval_table(data: dict | None) -> dict[str, Any] | None:
                      "shots": _dash(any_row.get("num_fewshot")) if task != "average" else "–",
                      "metric": TASKS[task]["metric"] if task in TASKS else "mean of the four",
                      "n_docs": _dash(any_row.get("n_docs"))})
+    settings = data.get("settings") or {}
     return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
+            "local_files": _local_run(data), "notes": [_scrub(n) for n in data.get("notes") or []],
+            "backend": settings.get("backend"),
             "lm_eval_version": data.get("lm_eval_version", "unknown"),
             "a3duck_version": data.get("a3duck_version", "unknown")}
 
@@ -317,8 +335,8 @@ def model_index_results(data: dict | None) -> list:
     results = []
     for row in (data or {}).get("results", []):
         spec = TASKS.get(row["task"])
-        if row["model"] != "adapter" or spec is None or row.get("limited"):
-            continue
+        if row["model"] != "adapter" or spec is None or row.get("limited") or _local_run(data):
+            continue  # only full runs on the leaderboard's own datasets belong in model-index
         shots = row.get("num_fewshot", spec["shots"])
         results.append(EvalResult(
             task_type="text-generation", task_name="Text Generation",

@@ -70,6 +70,18 @@ def test_limited_rows_are_partial_and_left_out_of_model_index(hub_base_adapter, 
     assert len(card.data.eval_results) == 3
 
 
+def test_local_file_runs_stay_out_of_model_index(hub_base_adapter, tmp_path):
+    data = json.loads(EVAL_FIXTURE.read_text())
+    data |= {"settings": {"data": "local files (--data-dir)", "backend": "fast"},
+             "notes": ["ARC: scored /home/u/shared/data/arc/ARC-Challenge-Dev.jsonl (no Test file)"]}
+    path = tmp_path / "eval_results.json"
+    path.write_text(json.dumps(data))
+    text, card = render(hub_base_adapter, eval_results=path)
+    assert "**local benchmark files**" in text and card.data.eval_results is None
+    assert "- ARC: scored ARC-Challenge-Dev.jsonl (no Test file)" in text and "/home/u" not in text
+    assert "| MMLU | 5 | acc | 24.00 ± 0.40 | 24.50 ± 0.40 | +0.50 | 14,042 |" in text
+
+
 def test_eval_results_for_another_base_are_refused(hub_base_adapter, tmp_path):
     data = json.loads(EVAL_FIXTURE.read_text()) | {"base_model": "someone/other-model"}
     path = tmp_path / "eval_results.json"
@@ -98,8 +110,15 @@ def test_parameter_counts_from_adapter_file_and_base_config(tiny_llama_dir, tmp_
 
 
 def test_hyperparameters_training_run_contamination_and_plots(hub_base_adapter, tmp_path):
-    report = {"method": "13-gram overlap", "threshold": 0.8,
-              "counts": {"mmlu": 3, "arc_challenge": 0, "hellaswag": 1, "truthfulqa_mc2": 0}}
+    report = {"data": "train.jsonl", "method": "exact + char 5-gram", "threshold": 0.8,
+              "training_rows": 120, "flagged_training_rows": 4, "benchmarks": {
+                  "mmlu": {"status": "checked", "files": ["/abs/mmlu/val/x.csv"], "questions": 1531,
+                           "exact_duplicates": 3, "near_duplicates": 0,
+                           "contaminated_questions": 3},
+                  "hellaswag": {"status": "checked", "files": [], "questions": 500,
+                                "exact_duplicates": 0, "near_duplicates": 1,
+                                "contaminated_questions": 1},
+                  "truthfulqa_mc2": {"status": "missing", "files": [], "questions": 0}}}
     path = tmp_path / "contamination.json"
     path.write_text(json.dumps(report))
     plots = hub_base_adapter / "plots"
@@ -114,8 +133,12 @@ def test_hyperparameters_training_run_contamination_and_plots(hub_base_adapter, 
     assert f"| learning rate | {config['learning_rate']:g} |" in text
     assert "| batch size | 16 |" in text and "| max steps | 3 |" in text
     assert "| optimizer steps | 3 |" in text and "| training tokens | 1,536 |" in text
-    assert "method: 13-gram overlap" in text and "threshold: 0.8" in text
-    assert "| mmlu | 3 |" in text and "| hellaswag | 1 |" in text
+    assert "method: exact + char 5-gram" in text and "threshold: 0.8" in text
+    assert "4 of 120 training rows were flagged" in text
+    assert "| MMLU | checked | 1,531 | 3 | 0 | 3 |" in text
+    assert "| HellaSwag | checked | 500 | 0 | 1 | 1 |" in text
+    assert "| TruthfulQA (mc2) | missing | 0 | – | – | – |" in text
+    assert "/abs/mmlu" not in text
     assert "![plots/ia3_vectors.png](plots/ia3_vectors.png)" in text
     assert "**Not evaluated.**" in text  # no eval file next to this adapter
 
