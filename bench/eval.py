@@ -119,18 +119,30 @@ def load_backends(model: str, dtype: str, device: str, batch_size: int):
     return hf, fast
 
 
-def timed(lm, requests) -> tuple[list[tuple[float, bool]], float]:
-    start = time.perf_counter()
-    out = lm.loglikelihood(requests, disable_tqdm=True)
-    return out, time.perf_counter() - start
+def timed_interleaved(hf, fast, docs, requests, rounds: int):
+    """Score all requests with both backends, alternating between them chunk by chunk (whole
+    documents per chunk) so that load changes on a shared machine hit both alike."""
+    ref, out, t_hf, t_fast = [], [], 0.0, 0.0
+    per = max(1, -(-len(docs) // rounds))
+    for start in range(0, len(docs), per):
+        chunk = docs[start:start + per]
+        first, stop = chunk[0]["first"], chunk[-1]["first"] + len(chunk[-1]["choices"])
+        for lm, results in ((hf, ref), (fast, out)):
+            began = time.perf_counter()
+            results += lm.loglikelihood(requests[first:stop], disable_tqdm=True)
+            elapsed = time.perf_counter() - began
+            if lm is hf:
+                t_hf += elapsed
+            else:
+                t_fast += elapsed
+    return ref, out, t_hf, t_fast
 
 
 def bench_task(task, hf, fast, args) -> dict:
     docs, requests = build_requests(task, args.data_dir, args.limit, args.shots)
     for lm in (hf, fast):  # warm-up: first calls pay one-off allocation costs
         lm.loglikelihood(requests[:2], disable_tqdm=True)
-    ref, t_hf = timed(hf, requests)
-    out, t_fast = timed(fast, requests)
+    ref, out, t_hf, t_fast = timed_interleaved(hf, fast, docs, requests, args.rounds)
     deltas = [abs(a[0] - b[0]) for a, b in zip(ref, out, strict=True)]
     shots = SHOTS[task] if args.shots is None else args.shots
     return {
@@ -172,6 +184,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="override the few-shot count of every task (smoke runs; default 25/10)")
     p.add_argument("--batch-size", type=int, default=4,
                    help="rows per forward pass for both backends (hf: requests; a3duck: questions)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="alternate the backends over this many chunks of documents")
     p.add_argument("--dtype", default="float32", help="model dtype for both backends")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--output", type=Path, help="write the results as JSON here")
@@ -194,6 +208,7 @@ def main(argv=None) -> int:
     if args.output:
         report = {"model": args.model, "dtype": args.dtype, "device": args.device,
                   "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
+                  "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg(),
                   "tasks": rows}
         tmp = args.output.with_suffix(args.output.suffix + ".tmp")
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

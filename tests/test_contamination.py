@@ -61,7 +61,7 @@ def training_file(shared_data, tmp_path):
 
 
 def test_finds_copies_and_paraphrase_per_benchmark(training_file, shared_data):
-    report, rows, texts, flagged = C.check(str(training_file), shared_data)
+    report, _, _, flagged = C.check(str(training_file), shared_data)
     b = report["benchmarks"]
     assert (b["arc"]["exact_duplicates"], b["arc"]["near_duplicates"]) == (1, 0)
     assert (b["truthfulqa"]["exact_duplicates"], b["truthfulqa"]["near_duplicates"]) == (1, 0)

@@ -193,14 +193,19 @@ def _pack(batch: list[_Group], requests: list[Request], device) -> _Packed:
             order.append(index)
         ids.append(row_ids), pos.append(row_pos), seg.append(row_seg)
     width = max(len(r) for r in ids)
-    pad = lambda rows_, value: torch.tensor(  # noqa: E731
-        [r + [value] * (width - len(r)) for r in rows_], dtype=torch.long, device=device)
+
+    def pad(lists, value):
+        return torch.tensor([r + [value] * (width - len(r)) for r in lists], dtype=torch.long,
+                            device=device)
+
+    def long(values):
+        return torch.tensor(values, dtype=torch.long, device=device)
+
     segments = pad(seg, -1)  # padding: its own segment, invisible to real tokens
     causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
     visible = (segments[:, None, :] == 0) | (segments[:, None, :] == segments[:, :, None])
-    as_long = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
     return _Packed(pad(ids, 0), pad(pos, 0), (causal & visible).unsqueeze(1),
-                   as_long(rows), as_long(cols), as_long(targets), order)
+                   long(rows), long(cols), long(targets), order)
 
 
 def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
