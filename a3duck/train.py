@@ -92,7 +92,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     metrics = MetricsCallback()
     trainer.add_callback(metrics)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume and _has_checkpoint(checkpoints))
+    trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
     summary = metrics.summary(trainer.state, wall, _peak_memory_bytes())
     log.info("trained %d steps, %d tokens, %.0f tokens/s, final loss %.4f",
@@ -115,6 +115,24 @@ def _check_checkpoints(checkpoints: Path, resume: bool) -> Path:
 
 def _has_checkpoint(folder: Path) -> bool:
     return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
+
+
+# A checkpoint interrupted while being written lacks some of these; resume skips it.
+CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt",
+                    "trainer_state.json")
+
+
+def _last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint folder holding every file a resume needs, or None."""
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and all((p / f).is_file() for f in CHECKPOINT_FILES)]
+    if not done:
+        return None
+    last = max(done, key=lambda p: int(p.name.split("-")[-1]))
+    log.info("resuming from %s", last)
+    return str(last)
 
 
 def _build_model(config: TrainConfig, base_path: str):
@@ -146,7 +164,7 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
         warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         num_train_epochs=config.num_epochs, max_steps=config.max_steps,
         max_grad_norm=config.max_grad_norm, bf16=use_bf16,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, report_to="none",
         use_cpu=config.device == "cpu",

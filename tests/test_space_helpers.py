@@ -1,0 +1,93 @@
+"""Helpers shared by the Space tests: a tiny IA3 adapter, a loaded runtime, a server on
+127.0.0.1 that is always closed. (Named test_space_* so the Space's tests stay together; the
+one test here checks the helper adapter really changes the model.)"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+TINY_SETTINGS = dict(max_new_tokens=12, temperature=0, top_p=1.0, top_k=0,
+                     repetition_penalty=1.0)
+
+
+def make_adapter(base_dir: Path, out: Path, scale: float = 1.5) -> Path:
+    """An IA3 adapter on ``base_dir`` whose vectors are scaled (so it changes the outputs)."""
+    from a3duck import models
+    from a3duck.config import CONFIG_FILENAME, TrainConfig, save_config
+
+    model, tokenizer = models.load(str(base_dir))
+    peft_model = models.attach_ia3(model)
+    torch.manual_seed(0)
+    for name, param in peft_model.named_parameters():
+        if "ia3_l" in name:
+            param.data.mul_(scale + 0.5 * torch.rand_like(param))
+    peft_model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    save_config(TrainConfig(base_model=str(base_dir)), out / CONFIG_FILENAME)
+    return out
+
+
+def load_runtime(base_dir: Path, adapter_dir: Path | None, **overrides):
+    from a3duck.serving import Runtime, ServeConfig
+
+    torch.set_num_threads(1)  # the CI machine has 2 cores; servers run beside the test
+    config = ServeConfig(base_model=str(base_dir),
+                         adapter=str(adapter_dir) if adapter_dir else None, device="cpu",
+                         dtype="fp32", **overrides)
+    return Runtime.load(config)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(runtime, queue_size: int = 64, concurrency: int = 2):
+    """Serve the Space for ``runtime`` on 127.0.0.1; yields its URL; always closes it."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from a3duck.demo import build_demo
+
+    demo = build_demo(runtime)
+    demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                quiet=True, show_error=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def reference_answer(runtime, message: str, adapter_on: bool = True) -> str:
+    """The answer computed in-process, serially, without the server (same decoding path;
+    test_demo_generation checks that path against a plain ``generate`` + ``decode``)."""
+    from a3duck.generation import Settings, build_chat_prompt, stream_generate
+
+    prompt = build_chat_prompt(runtime.template, runtime.tokenizer, message, (), 400)
+    with runtime.session(adapter_on) as model:
+        parts = list(stream_generate(model, runtime.tokenizer, prompt.input_ids,
+                                     Settings.checked(**TINY_SETTINGS),
+                                     runtime.template.stop_markers))
+    return parts[-1] if parts else ""
+
+
+def test_helper_adapter_changes_the_logits(tiny_llama_dir, tmp_path):
+    runtime = load_runtime(tiny_llama_dir, make_adapter(tiny_llama_dir, tmp_path / "ad"))
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with runtime.session(True) as model:
+        on = model(input_ids=ids).logits
+    with runtime.session(False) as model:
+        off = model(input_ids=ids).logits
+    with runtime.session(True) as model:
+        again = model(input_ids=ids).logits
+    assert not torch.allclose(on, off)
+    torch.testing.assert_close(on, again)
+    assert runtime.info.trainable_params == sum(
+        p.numel() for n, p in runtime.model.named_parameters() if "ia3_" in n) > 0
