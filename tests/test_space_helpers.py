@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-TINY_SETTINGS = dict(max_new_tokens=12, temperature=0, top_p=1.0, top_k=0,
-                     repetition_penalty=1.0)
+TINY_SETTINGS = {"max_new_tokens": 12, "temperature": 0, "top_p": 1.0, "top_k": 0,
+                     "repetition_penalty": 1.0}
 
 
 def make_adapter(base_dir: Path, out: Path, scale: float = 1.5) -> Path:
