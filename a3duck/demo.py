@@ -28,30 +28,35 @@ TITLE = "A3Duck: an (IA)³ adapter for Llama, live"
 
 
 def _sliders(gr, max_new_tokens=256, temperature=0.7):
+    """Unrendered: ChatInterface places them in its settings accordion."""
     lim = LIMITS
     return [
-        gr.Slider(*lim.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens"),
+        gr.Slider(*lim.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens",
+                  render=False),
         gr.Slider(*lim.temperature, value=temperature, step=0.05,
-                  label="Temperature (0 = greedy)"),
-        gr.Slider(*lim.top_p, value=0.9, step=0.01, label="Top-p"),
-        gr.Slider(*lim.top_k, value=50, step=1, label="Top-k (0 = off)"),
-        gr.Slider(*lim.repetition_penalty, value=1.1, step=0.01, label="Repetition penalty"),
+                  label="Temperature (0 = greedy)", render=False),
+        gr.Slider(*lim.top_p, value=0.9, step=0.01, label="Top-p", render=False),
+        gr.Slider(*lim.top_k, value=50, step=1, label="Top-k (0 = off)", render=False),
+        gr.Slider(*lim.repetition_penalty, value=1.1, step=0.01, label="Repetition penalty",
+                  render=False),
     ]
 
 
 def _chat_tab(gr, rt: Runtime):
-    status = gr.Markdown("", elem_id="chat-status")
-    inputs = _sliders(gr) + [gr.Checkbox(value=True, label="Adapter on",
+    status = gr.Markdown("", elem_id="chat-status", render=False)
+    inputs = _sliders(gr) + [gr.Checkbox(value=True, label="Adapter on", render=False,
                                          interactive=rt.can_toggle,
                                          info=None if rt.can_toggle else rt.toggle_explanation())]
     gr.ChatInterface(
         chat_handler(rt), additional_inputs=inputs, additional_outputs=[status],
-        additional_inputs_accordion=gr.Accordion("Generation settings", open=False),
+        additional_inputs_accordion=gr.Accordion("Generation settings", open=False,
+                                                 render=False),
         examples=[[m] for m in CHAT_EXAMPLES], cache_examples=False, api_name="chat",
         description=(f"Instruction template **{rt.template.name}** (the adapter's training "
                      "format); answers stop at end-of-text or at the next `### Instruction`."),
         fill_height=False,
     )
+    status.render()  # under the conversation: speed of the answer, trimming warnings
 
 
 def _fewshot_tab(gr, rt: Runtime):
@@ -63,7 +68,7 @@ def _fewshot_tab(gr, rt: Runtime):
         item = gr.Dropdown([(f"item {i + 1}", i) for i in range(3)], value=0, label="Example")
         k = gr.Slider(0, 5, value=3, step=1, label="k shots (from the bundled examples)")
         adapter = gr.Checkbox(value=True, label="Adapter on", interactive=rt.can_toggle)
-    item_box = gr.Code(item_json("arc_challenge", 0, 3), language="json", lines=12,
+    item_box = gr.Code(item_json("arc_challenge", 0, 3), language="json", lines=8, max_lines=16,
                         label='Item: {"shots": [...], "doc": {...}} in the benchmark\'s format '
                               "(edit it to write your own k examples)")
     with gr.Row():
@@ -74,11 +79,12 @@ def _fewshot_tab(gr, rt: Runtime):
         max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens (free-form)")
     verdict = gr.Markdown(elem_id="fewshot-verdict")
     with gr.Row():
-        probs = gr.Label(label="Choice probabilities (softmax over log-likelihoods)",
-                         elem_id="fewshot-probs")
+        probs = gr.Label(label="Choice probabilities (softmax over the scores the task's metric "
+                         "ranks by)", elem_id="fewshot-probs", scale=2)
         table = gr.Dataframe(headers=["#", "choice", "log-likelihood", "per char",
                                       "probability", "correct"], label="Scores",
-                             interactive=False)
+                             interactive=False, scale=3, wrap=True,
+                             column_widths=["6%", "44%", "14%", "12%", "14%", "10%"])
     prompt = gr.Textbox(label="Full prompt (as the evaluation builds it; editable for "
                         "free-form generation)", lines=10, max_lines=30, elem_id="fewshot-prompt")
     answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
@@ -143,7 +149,7 @@ def build_demo(rt: Runtime):
 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · adapter "
-                    f"`{rt.info.adapter or 'none'}`")
+                    f"`{rt.info.adapter or 'none'}`" + (" (merged)" if rt.info.merged else ""))
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 _chat_tab(gr, rt)

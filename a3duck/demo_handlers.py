@@ -113,9 +113,12 @@ def chat_handler(rt: Runtime):
 
 
 def item_json(task: str, index: int, k: int) -> str:
+    """A bundled item with its first k shots, one doc per line (readable in the editor)."""
     data = load_examples()[task]
     doc = data["items"][int(index or 0) % len(data["items"])]
-    return json.dumps({"shots": data["shots"][: int(k)], "doc": doc}, indent=2)
+    shots = ",\n    ".join(json.dumps(s, ensure_ascii=False) for s in data["shots"][: int(k)])
+    return ('{\n  "shots": [' + (f"\n    {shots}\n  " if shots else "") + '],\n  "doc": '
+            + json.dumps(doc, ensure_ascii=False) + "\n}")
 
 
 def parse_item(text: str) -> tuple[list, dict]:
@@ -142,7 +145,8 @@ def fewshot_handlers(rt: Runtime):
         rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
                 for i, (c, ll, pc, p) in enumerate(zip(letters, result.loglikelihoods,
                                                        result.per_char, result.probabilities))]
-        label = {f"{i}: {c[:40]}": p for i, (c, p) in enumerate(zip(letters, result.probabilities))}
+        label = {f"{i}: {c[:40]}": p for i, (c, p) in enumerate(zip(letters,
+                                                                   result.metric_probabilities))}
         verdict = (f"**Chosen ({result.metric}): {result.chosen} — {letters[result.chosen]!s}** · "
                    f"{'correct ✓' if result.correct else 'wrong ✗'} "
                    f"(correct: {', '.join(str(g) for g in result.gold)})")

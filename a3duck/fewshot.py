@@ -130,9 +130,13 @@ class ChoiceScores:
     @property
     def probabilities(self) -> list[float]:
         """Softmax over the choices' log-likelihoods."""
-        top = max(self.loglikelihoods)
-        weights = [math.exp(x - top) for x in self.loglikelihoods]
-        return [w / sum(weights) for w in weights]
+        return _softmax(self.loglikelihoods)
+
+    @property
+    def metric_probabilities(self) -> list[float]:
+        """Softmax over what the metric ranks by (per-character scores for acc_norm), so the
+        most probable choice shown is the chosen one."""
+        return _softmax(self.per_char) if self.metric == "acc_norm" else self.probabilities
 
     @property
     def per_char(self) -> list[float]:
@@ -156,6 +160,12 @@ class ChoiceScores:
     @property
     def correct(self) -> bool:
         return self.chosen in self.gold
+
+
+def _softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    weights = [math.exp(x - top) for x in values]
+    return [w / sum(weights) for w in weights]
 
 
 def score_item(runtime, task: str, shots: list, doc: dict, adapter_on: bool = True

@@ -195,7 +195,8 @@ class Runtime:
         trainable, total = _adapter_params(model)
         if config.merge and config.adapter:
             model = model.merge_and_unload().eval()
-        base = getattr(model.config, "name_or_path", None) or str(config.base_model)
+        base = _display_name(getattr(model.config, "name_or_path", None)
+                             or str(config.base_model))
         info = ModelInfo(
             base_model=base, adapter=config.adapter and _display_name(config.adapter),
             revision=config.revision, template=template.name, trainable_params=trainable,

@@ -1,0 +1,101 @@
+"""The Space in a real browser: Playwright drives Debian's Chromium (headless) against the app
+on 127.0.0.1 with the tiny model + an adapter. Without Chromium the test skips (fails in CI)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import require
+from test_space_helpers import load_runtime, make_adapter, serve
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+# Records every text the newest bot message shows, to see the answer arrive in pieces.
+WATCH_BOT = """() => {
+  window.__botTexts = [];
+  const seen = () => {
+    const bots = document.querySelectorAll('[data-testid="bot"]');
+    if (bots.length) {
+      const t = bots[bots.length - 1].innerText;
+      if (window.__botTexts[window.__botTexts.length - 1] !== t) window.__botTexts.push(t);
+    }
+  };
+  new MutationObserver(seen).observe(document.body,
+    {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(CHROMIUM.is_file() or shutil.which("chromium") is not None,
+            "Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_llama_dir, tmp_path_factory):
+    adapter = make_adapter(tiny_llama_dir, tmp_path_factory.mktemp("space_browser") / "ad")
+    runtime = load_runtime(tiny_llama_dir, adapter)
+    with serve(runtime, queue_size=16, concurrency=2) as url:
+        yield url
+
+
+def test_chat_fewshot_and_base_vs_adapter_in_chromium(browser, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+
+    # Chat: type, press Enter, watch the answer stream in.
+    page.evaluate(WATCH_BOT)
+    box = page.get_by_role("textbox").first
+    box.fill("What is the capital of France?")
+    box.press("Enter")
+    expect(page.locator('[data-testid="user"]').first).to_contain_text("capital of France")
+    expect(page.locator("#chat-status")).to_contain_text("tokens/s")
+    answer = page.locator('[data-testid="bot"]').last.inner_text()
+    texts = page.evaluate("window.__botTexts")
+    assert answer.strip() and texts[-1] == answer
+    assert len(texts) >= 2, texts  # it grew in place: streamed, not delivered at once
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+    # Few-shot: score the default ARC item, see the probabilities and the chosen answer.
+    page.get_by_role("tab", name="Few-shot").click()
+    page.locator("#score-btn").click()
+    expect(page.locator("#fewshot-verdict")).to_contain_text("Chosen (acc_norm)")
+    expect(page.locator("#fewshot-probs")).to_contain_text("%")
+    prompt = page.locator("#fewshot-prompt textarea").input_value()
+    assert prompt.startswith("Question: A student pours salt") and prompt.endswith("Answer:")
+    page.screenshot(path=str(tmp_path / "fewshot.png"), full_page=True)
+
+    # Base vs adapter: both answers, adapter on then off.
+    page.get_by_role("tab", name="Base vs adapter").click()
+    page.locator("#cmp-btn").click()
+    expect(page.locator("#cmp-status")).to_contain_text("adapter off:")
+    on = page.locator("#cmp-adapter textarea").input_value()
+    off = page.locator("#cmp-base textarea").input_value()
+    assert on.strip() and off.strip() and on != off  # the scaled adapter changes the answer
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+
+    page.get_by_role("tab", name="About").click()
+    expect(page.locator("#about")).to_contain_text("Last answer")
+    expect(page.locator("#about")).to_contain_text("tokens/s")
+    page.screenshot(path=str(tmp_path / "about.png"), full_page=True)
+    assert all((tmp_path / f"{n}.png").stat().st_size > 10_000
+               for n in ("chat", "fewshot", "compare", "about"))
+    page.close()
