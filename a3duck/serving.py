@@ -59,6 +59,8 @@ class ServeConfig:
         merged.update({k: v for k, v in flags.items() if v is not None})
         if "base_model" not in merged and "adapter" not in merged and on_gpu_space():
             merged.update(base_model=SPACE_BASE_MODEL, adapter=SPACE_ADAPTER)
+        if os.environ.get("SPACE_ID") and "host" not in merged:
+            merged["host"] = "0.0.0.0"  # a Space's proxy reaches the app from outside
         if str(merged.get("adapter", "")).lower() in ("none", ""):
             merged["adapter"] = None
         try:
