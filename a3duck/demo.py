@@ -81,8 +81,8 @@ def _fewshot_tab(gr, rt: Runtime):
     with gr.Row():
         probs = gr.Label(label="Choice probabilities (softmax over the scores the task's metric "
                          "ranks by)", elem_id="fewshot-probs", scale=2)
-        table = gr.Dataframe(headers=["#", "choice", "log-likelihood", "per char",
-                                      "probability", "correct"], label="Scores",
+        table = gr.Dataframe(headers=["#", "choice", "log-lik", "per char", "prob", "gold"],
+                             label="Scores (log-likelihood, per character, softmax)",
                              interactive=False, scale=3, wrap=True,
                              column_widths=["6%", "44%", "14%", "12%", "14%", "10%"])
     prompt = gr.Textbox(label="Full prompt (as the evaluation builds it; editable for "

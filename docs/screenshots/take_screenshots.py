@@ -1,0 +1,74 @@
+"""Take the screenshots in this folder: the Space on the embedded SmolLM2 (+ an adapter),
+driven by Playwright in headless Chromium. Run from the repository root:
+
+    HF_HUB_OFFLINE=1 .venv/bin/python docs/screenshots/take_screenshots.py [ADAPTER_DIR]
+
+ADAPTER_DIR defaults to out/adapter (what `make demo` trains).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def main(adapter: str) -> None:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from playwright.sync_api import expect, sync_playwright
+
+    from a3duck.demo import build_demo
+    from a3duck.serving import Runtime, ServeConfig
+
+    runtime = Runtime.load(ServeConfig(adapter=adapter, device="cpu"))
+    demo = build_demo(runtime).queue(max_size=8, default_concurrency_limit=1)
+    demo.launch(server_name="127.0.0.1", server_port=7991, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(300_000)
+            expect.set_options(timeout=600_000)  # SmolLM2 on a shared CPU is slow
+            page.goto("http://127.0.0.1:7991/")
+            shoot_chat(page, expect)
+            shoot_fewshot(page, expect)
+            shoot_compare(page, expect)
+            page.get_by_role("tab", name="About").click()
+            expect(page.locator("#about")).to_contain_text("tokens/s")
+            page.screenshot(path=str(HERE / "about.png"))
+            browser.close()
+    finally:
+        demo.close()
+
+
+def shoot_chat(page, expect) -> None:
+    box = page.get_by_role("textbox").first
+    box.fill("In two sentences, what does a small adapter add to a large language model?")
+    box.press("Enter")
+    expect(page.locator("#chat-status")).to_contain_text("tokens/s")
+    time.sleep(1)  # let the textbox come back from its busy state
+    page.screenshot(path=str(HERE / "chat.png"))
+
+
+def shoot_fewshot(page, expect) -> None:
+    page.get_by_role("tab", name="Few-shot").click()
+    page.locator("#score-btn").click()
+    expect(page.locator("#fewshot-verdict")).to_contain_text("Chosen")
+    page.screenshot(path=str(HERE / "fewshot.png"), full_page=True)
+
+
+def shoot_compare(page, expect) -> None:
+    page.get_by_role("tab", name="Base vs adapter").click()
+    page.locator("#cmp-btn").click()
+    expect(page.locator("#cmp-status")).to_contain_text(re.compile(r"adapter off: \d+ tokens"))
+    page.screenshot(path=str(HERE / "compare.png"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "out/adapter")
