@@ -154,10 +154,15 @@ def test_adapter_for_another_base_is_refused(tiny_adapter, tiny_llama_dir, tmp_p
         A3DuckLM(pretrained=str(tmp_path), peft=str(tiny_adapter), device="cpu")
 
 
-def test_smollm2_real_arc_and_hellaswag_equal_hf(embedded_model_dir, shared_data):
+@pytest.fixture(scope="module")
+def smol_backends(embedded_model_dir):
+    return _bench_module().load_backends(str(embedded_model_dir), "float32", "cpu", 4)
+
+
+def test_smollm2_real_arc_and_hellaswag_equal_hf(smol_backends, shared_data):
     """Real 25-shot ARC and 10-shot HellaSwag requests on the real model: equal per request."""
     bench = _bench_module()
-    hf, fast = bench.load_backends(str(embedded_model_dir), "float32", "cpu", 4)
+    hf, fast = smol_backends
     for task, limit in (("arc_challenge", 2), ("hellaswag", 3)):
         docs, requests = bench.build_requests(task, shared_data, limit)
         reference = hf.loglikelihood(requests, disable_tqdm=True)
@@ -184,3 +189,22 @@ def test_bench_smoke_on_tiny_model(tiny_llama_dir, shared_data, tmp_path):
         assert row["max_abs_delta_loglik"] <= TOL
         assert row["is_greedy_mismatches"] == 0
         assert row["hf"] == row["a3duck"]
+
+
+def test_smollm2_lm_eval_task_requests_equal_hf(smol_backends, shared_data, tmp_path):
+    """Requests built by lm-eval's own task objects (a3duck eval's local MMLU-5 and TruthfulQA
+    tasks): one-token MMLU answers, where `hf` reuses logits across choices, and mc2's many
+    answers per question."""
+    from a3duck.evaluation import runner
+
+    plan = runner.plan(["mmlu", "truthfulqa_mc2"], shared_data, tmp_path)
+    mmlu = next(t for name, t in plan.objects.items() if "mmlu" in name)
+    tqa = next(t for name, t in plan.objects.items() if "truthfulqa" in name)
+    requests = []
+    for task, limit in ((mmlu, 2), (tqa, 1)):
+        task.build_all_requests(limit=limit, rank=0, world_size=1)
+        requests += task.instances
+    assert any(len(r.args[1]) == 2 for r in requests)  # " A"-style one-token answers
+    hf, fast = smol_backends
+    _compare(hf.loglikelihood(requests, disable_tqdm=True),
+             fast.loglikelihood(requests, disable_tqdm=True))
