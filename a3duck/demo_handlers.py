@@ -159,7 +159,12 @@ def fewshot_handlers(rt: Runtime):
         text = check_message(prompt_text, "prompt")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
-        ids = rt.tokenizer(text)["input_ids"][-(rt.info.context_window // 2):]
+        ids = rt.tokenizer(text)["input_ids"]
+        keep = rt.info.context_window - settings.max_new_tokens
+        if len(ids) > keep:
+            gr.Warning(f"Prompt too long for the context window: its first {len(ids) - keep} "
+                       "token(s) were cut.")
+            ids = ids[-keep:]
         markers = ("\n\n",) if stop_at != "\n" else ("\n",)
         for answer, _ in _generate(rt, ids, settings, bool(adapter_on), markers):
             yield answer

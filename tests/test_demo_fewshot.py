@@ -109,3 +109,20 @@ def test_score_item_with_adapter_on_and_off(tiny_llama_dir, tmp_path):
     assert sum(on.probabilities) == pytest.approx(1.0)
     assert on.loglikelihoods != pytest.approx(off.loglikelihoods)
     assert rt.gate.adapter_on
+
+
+def test_fewshot_tab_handlers(tiny_llama_dir, tmp_path):
+    from test_space_helpers import load_runtime, make_adapter
+
+    from a3duck.demo_handlers import fewshot_handlers
+
+    rt = load_runtime(tiny_llama_dir, make_adapter(tiny_llama_dir, tmp_path / "ad"))
+    score, generate = fewshot_handlers(rt)
+    prompt, label, rows, verdict = score("mmlu", item_json("mmlu", 1, 2), True)
+    assert prompt.endswith("A light-year is a unit of which quantity?\nA. Time\nB. Brightness\n"
+                           "C. Distance\nD. Mass\nAnswer:")
+    assert len(rows) == 4 and [r[5] for r in rows] == ["", "", "✓", ""]
+    assert sum(label.values()) == pytest.approx(1.0) and "Chosen (acc)" in verdict
+    answers = list(generate("Country: France\nCapital: Paris\nCountry: Peru\nCapital:", 8, "\n",
+                            False))
+    assert answers and "\n" not in answers[-1]
