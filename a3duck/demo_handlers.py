@@ -210,7 +210,7 @@ def about_markdown(rt: Runtime) -> str:
         "### What this Space runs",
         f"- **Base model:** `{info.base_model}`",
         f"- **Adapter:** {adapter} · {card}",
-        (f"- **Adapter parameters:** {info.trainable_params:,} of {info.total_params:,} "
+        (f"- **Trainable (IA3) parameters:** {info.trainable_params:,} of {info.total_params:,} "
          f"({100 * info.trainable_params / max(1, info.total_params):.4f} %)"),
         (f"- **Instruction template:** `{info.template}` · context window "
          f"{info.context_window:,} tokens"),
