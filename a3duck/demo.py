@@ -60,7 +60,6 @@ def _chat_tab(gr, rt: Runtime):
 
 
 def _fewshot_tab(gr, rt: Runtime):
-    ex = load_examples()
     formats = [(title, key) for key, title in TASK_TITLES.items()] + [("Your own examples",
                                                                         CUSTOM)]
     with gr.Row():
@@ -89,6 +88,16 @@ def _fewshot_tab(gr, rt: Runtime):
                         "free-form generation)", lines=10, max_lines=30, elem_id="fewshot-prompt")
     answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
 
+    _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, (score_btn, gen_btn),
+                  (stop_at, max_new), (probs, table, verdict, answer))
+
+
+def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen_inputs,
+                  outputs):
+    """Events of the few-shot tab: picking an item fills the editor; the buttons run it."""
+    ex = load_examples()
+    probs, table, verdict, answer = outputs
+
     def pick(task_key, index, shots):
         if task_key == CUSTOM:
             return gr.Code(value="{}"), ex[CUSTOM][int(index or 0) % len(ex[CUSTOM])]["prompt"]
@@ -105,11 +114,10 @@ def _fewshot_tab(gr, rt: Runtime):
     gr.on([item.change, k.release], pick, [task, item, k], [item_box, prompt],
           api_visibility="private")
     score_fn, gen_fn = fewshot_handlers(rt)
-    score_btn.click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
-                    api_name="fewshot_score")
-    gen_btn.click(gen_fn, [prompt, max_new, stop_at, adapter], answer, api_name="fewshot_generate")
-
-
+    buttons[0].click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
+                     api_name="fewshot_score")
+    buttons[1].click(gen_fn, [prompt, *gen_inputs, adapter], answer,
+                     api_name="fewshot_generate")
 
 
 def _compare_tab(gr, rt: Runtime):

@@ -228,17 +228,11 @@ def stop_criterion(tokenizer, markers: tuple[str, ...]):
     return StopStringCriteria(tokenizer, list(markers))
 
 
-def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
-                    stop_markers: Sequence[str] = (), stats: Stats | None = None,
-                    timeout: float = 300.0) -> Iterator[str]:
-    """Yield the growing answer text. ``stats`` (if given) is filled in when the stream ends.
-
-    Generation runs on a thread; closing the iterator (visitor left, stop button) cancels it.
-    """
+def _start_generation(model, tokenizer, input_ids, settings, stop_markers, timeout):
+    """Start ``model.generate`` on a thread. Returns (streamer, progress, thread, failures)."""
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-    stats = stats if stats is not None else Stats()
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True,
                                     timeout=timeout)
     progress = _Progress(prompt_len=len(input_ids))
@@ -248,19 +242,32 @@ def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
     kwargs = dict(settings.generate_kwargs(), input_ids=ids, attention_mask=torch.ones_like(ids),
                   streamer=streamer, stopping_criteria=StoppingCriteriaList(criteria),
                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    failure: list[BaseException] = []
+    failures: list[BaseException] = []
 
     def work():
         try:
             with torch.inference_mode():
                 model.generate(**kwargs)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
-            failure.append(exc)
+            failures.append(exc)
             streamer.on_finalized_text("", stream_end=True)
 
-    start = time.perf_counter()
     thread = threading.Thread(target=work, name="a3duck-generate", daemon=True)
     thread.start()
+    return streamer, progress, thread, failures
+
+
+def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
+                    stop_markers: Sequence[str] = (), stats: Stats | None = None,
+                    timeout: float = 300.0) -> Iterator[str]:
+    """Yield the growing answer text. ``stats`` (if given) is filled in when the stream ends.
+
+    Generation runs on a thread; closing the iterator (visitor left, stop button) cancels it.
+    """
+    stats = stats if stats is not None else Stats()
+    start = time.perf_counter()
+    streamer, progress, thread, failures = _start_generation(
+        model, tokenizer, input_ids, settings, stop_markers, timeout)
     text, shown, stopped = "", "", False
     try:
         for piece in streamer:
@@ -277,8 +284,8 @@ def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
         thread.join()
         stats.seconds = time.perf_counter() - start
         stats.new_tokens = progress.new_tokens
-    if failure:
-        raise failure[0]
+    if failures:
+        raise failures[0]
     # The stream has ended: a held-back tail that did not become a marker is shown after all.
     final = shown if stopped else truncate_at_stop(text, tuple(stop_markers)).rstrip()
     stats.stopped_by = "stop marker" if stopped or final != text.rstrip() else (
