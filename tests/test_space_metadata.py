@@ -20,7 +20,7 @@ def test_front_matter_matches_the_app():
 
     from a3duck.serving import SPACE_ADAPTER, SPACE_BASE_MODEL
 
-    meta = _front_matter(ROOT / "space" / "README.md")
+    meta = _front_matter(ROOT / "README.md")
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
     assert (ROOT / meta["app_file"]).is_file()
     assert meta["models"] == [SPACE_BASE_MODEL, SPACE_ADAPTER]
