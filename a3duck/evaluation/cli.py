@@ -80,7 +80,11 @@ def _base_for(adapter: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import datasets
+
     from a3duck.evaluation import results as res
+
+    datasets.disable_progress_bars()  # one bar per converted file (114 for MMLU) is noise
 
     benches = parse_tasks(args.tasks)
     spec = ModelSpec(base_model=args.base_model or _base_for(args.adapter), adapter=args.adapter,
