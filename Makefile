@@ -20,14 +20,25 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
+# `make demo`: every step below is real; the leaderboard evaluation needs the benchmark files
+# (DATA_DIR, default ../shared/data) because the Hub cannot be assumed reachable.
+DATA_DIR ?= ../shared/data
+EVAL_LIMIT ?= 10
+
 demo: install
 	$(BIN)/python -m a3duck prepare-model
-	$(BIN)/python -m a3duck train --recipe recipes/smollm2-demo.yaml --output-dir $(OUT)
-	$(BIN)/python -m a3duck compare --adapter $(OUT)/adapter --data data/demo/eval.jsonl
-	-$(BIN)/python -m a3duck eval --adapter $(OUT)/adapter --data-dir ../shared/data --limit 20 --output $(OUT)/eval_results.json
-	-$(BIN)/python -m a3duck card --adapter $(OUT)/adapter --eval-results $(OUT)/eval_results.json
-	-$(BIN)/python push_to_hub.py --adapter-dir $(OUT)/adapter --dry-run --staging-dir $(OUT)/hub-staging
-	-A3DUCK_ADAPTER=$(OUT)/adapter $(BIN)/python app.py --port $(PORT)
+	# --resume makes a second `make demo` continue (or just re-save) the same run.
+	$(BIN)/python -m a3duck train --recipe recipes/smollm2-demo.yaml --output-dir $(OUT) --resume
+	$(BIN)/python -m a3duck compare --adapter $(OUT)/adapter --data data/demo/eval.jsonl --output $(OUT)/compare.json
+	$(BIN)/python -m a3duck inspect $(OUT)/adapter
+	@if [ -d "$(DATA_DIR)" ]; then \
+	  $(BIN)/python -m a3duck eval --adapter $(OUT)/adapter --data-dir $(DATA_DIR) --limit $(EVAL_LIMIT) --output $(OUT)/eval_results.json; \
+	else echo "skipping the leaderboard evaluation: no benchmark files in $(DATA_DIR) (set DATA_DIR=...)"; fi
+	$(BIN)/python -m a3duck card --adapter $(OUT)/adapter
+	rm -rf $(OUT)/hub-staging
+	$(BIN)/python push_to_hub.py --adapter-dir $(OUT)/adapter --dry-run --staging-dir $(OUT)/hub-staging
+	@echo "Starting the Space on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
+	$(BIN)/python app.py --adapter $(OUT)/adapter --port $(PORT)
 
 test: install
 	$(BIN)/python -m a3duck prepare-model

