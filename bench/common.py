@@ -35,10 +35,10 @@ def default_sources() -> list[Path]:
 
 # Llama-2 shapes: hidden, layers, heads, kv heads, intermediate, vocab.
 SHAPES = {
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, intermediate_size=128, vocab_size=1024),
-    "llama2-13b": dict(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40,
-                       num_key_value_heads=40, intermediate_size=13824, vocab_size=32000),
+    "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 1024},
+    "llama2-13b": {"hidden_size": 5120, "num_hidden_layers": 40, "num_attention_heads": 40,
+                       "num_key_value_heads": 40, "intermediate_size": 13824, "vocab_size": 32000},
 }
 
 
@@ -191,8 +191,8 @@ def machine(args) -> dict:
     if str(args.device).startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     try:
-        import transformers
         import peft
+        import transformers
         import trl
 
         info.update(transformers=transformers.__version__, peft=peft.__version__,

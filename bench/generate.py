@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 MODES = ("dynamic", "static", "compile")
 VARIANTS = ("base", "unmerged", "merged")

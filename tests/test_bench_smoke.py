@@ -17,7 +17,8 @@ DEMO = ROOT / "data" / "demo" / "train.jsonl"
 def run_bench(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+                          env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def ok(proc: subprocess.CompletedProcess) -> None:
@@ -82,6 +83,6 @@ def test_generate_bench_merged_equals_unmerged(tiny_llama_dir, tmp_path, source)
 
 
 def test_gpu_script_parses_and_needs_an_outdir():
-    assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu.sh")]).returncode == 0
-    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh")], capture_output=True, text=True)
+    assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu.sh")], check=False).returncode == 0
+    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh")], capture_output=True, text=True, check=False)
     assert proc.returncode != 0 and "usage: bench/gpu.sh OUTDIR" in proc.stderr
