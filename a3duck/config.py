@@ -63,6 +63,7 @@ class TrainConfig:
     # --- hardware / bookkeeping --------------------------------------------------------------
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # bf16 where supported (fp16 hit NaNs)
     gradient_checkpointing: bool = False  # trades ~30% speed for memory; off unless needed
+    quantization: Literal["none", "4bit", "8bit"] = "none"  # bitsandbytes base (GPU only)
     logging_steps: int = 1  # one log line per optimizer step
     save_steps: int = 200  # checkpoint interval in optimizer steps (Platypus used 200)
     save_total_limit: int = 2  # keep the last two checkpoints
@@ -73,8 +74,16 @@ class TrainConfig:
 
     @property
     def gradient_accumulation_steps(self) -> int:
-        """Micro-batches per optimizer step on one process."""
-        return max(1, self.batch_size // self.micro_batch_size)
+        """Micro-batches per optimizer step on each process, so that the global batch stays
+        ``batch_size`` whatever the number of processes (``WORLD_SIZE`` set by the launcher)."""
+        world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+        per_step = self.micro_batch_size * world
+        if self.batch_size % per_step:
+            raise ConfigError(
+                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size x "
+                f"processes ({self.micro_batch_size} x {world})"
+            )
+        return self.batch_size // per_step
 
     def validate(self) -> None:
         """Raise ConfigError naming the first field whose value cannot work."""
@@ -91,6 +100,8 @@ class TrainConfig:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.too_long not in ("truncate", "drop"):
             raise ConfigError(f"too_long must be 'truncate' or 'drop', got {self.too_long!r}")
+        if self.quantization not in ("none", "4bit", "8bit"):
+            raise ConfigError(f"quantization must be none, 4bit or 8bit, got {self.quantization!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
 

@@ -139,6 +139,27 @@ def hub_id_for(name: str, resolved: str) -> str:
     return embedded.recorded_hub_id(Path(resolved)) or name
 
 
+def quantization_kwargs(quantization: str) -> dict[str, Any]:
+    """from_pretrained kwargs for a bitsandbytes 4-/8-bit base; ModelError where impossible."""
+    if quantization in (None, "none"):
+        return {}
+    if not torch.cuda.is_available():
+        raise ModelError(
+            f"--load-in-{quantization} needs a CUDA GPU (bitsandbytes); this machine has none. "
+            "Train in full precision on the CPU, or run on a GPU host."
+        )
+    try:
+        import bitsandbytes  # noqa: F401 - only to give a clear message when it is missing
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise ModelError("quantised bases need bitsandbytes: pip install bitsandbytes") from None
+    if quantization == "8bit":
+        return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True)}
+    return {"quantization_config": BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16)}
+
+
 def ia3_config(target_modules=None, feedforward_modules=None):
     """PEFT's IA3Config as is; None keeps PEFT's per-architecture defaults (k, v, down on Llama)."""
     from peft import IA3Config
@@ -239,6 +260,9 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     import shutil
     import tempfile
 
+    if _trained_quantized(adapter):
+        log.info("the adapter was trained on a 4/8-bit base; PEFT cannot merge into quantised "
+                 "weights, so the base is reloaded in full precision for the merge")
     model, tokenizer = load(base, adapter, dtype=dtype or torch.float32, device="cpu")
     merged = model.merge_and_unload()
     out = Path(output_dir)
@@ -254,3 +278,10 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _trained_quantized(adapter: str) -> bool:
+    from a3duck.config import CONFIG_FILENAME, load_config
+
+    config_file = resolve_adapter(adapter) / CONFIG_FILENAME
+    return config_file.is_file() and load_config(config_file).quantization != "none"

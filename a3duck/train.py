@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-bad-rows", action="store_true", default=None,
                         help="drop invalid rows (reported with their numbers) instead of stopping")
     parser.add_argument("--device", help="'cpu' to force the CPU; default picks the accelerator")
+    quant = parser.add_mutually_exclusive_group()
+    quant.add_argument("--load-in-4bit", dest="quantization", action="store_const", const="4bit",
+                       help="load the frozen base in 4-bit NF4 (bitsandbytes, CUDA only)")
+    quant.add_argument("--load-in-8bit", dest="quantization", action="store_const", const="8bit",
+                       help="load the frozen base in 8-bit (bitsandbytes, CUDA only)")
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
@@ -64,7 +69,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         max_steps=args.max_steps, num_epochs=args.num_epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
         cutoff_len=args.cutoff_len, save_steps=args.save_steps, packing=args.packing,
-        skip_bad_rows=args.skip_bad_rows, device=args.device,
+        skip_bad_rows=args.skip_bad_rows, device=args.device, quantization=args.quantization,
     )
 
 
@@ -83,11 +88,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     set_seed(config.seed)
     out = Path(config.output_dir)
     checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
+    quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     tokenizer = models.load_tokenizer(base_path)
     dataset, report = data_mod.prepare_dataset(config, tokenizer)
     log.info("data: %s", report.summary())
-    model = _build_model(config, base_path)
+    model = _build_model(config, base_path, quant)
     trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints)
     metrics = MetricsCallback()
     trainer.add_callback(metrics)
@@ -98,6 +104,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     log.info("trained %d steps, %d tokens, %.0f tokens/s, final loss %.4f",
              summary["steps"], summary["train_tokens"], summary["train_tokens_per_second"],
              summary["final_loss"])
+    if not trainer.is_world_process_zero():  # artifacts are written once, by the main process
+        return out / "adapter"
     return write_adapter(out / "adapter", model, tokenizer, config, summary, report.to_dict())
 
 
@@ -135,11 +143,17 @@ def _last_complete_checkpoint(folder: Path) -> str | None:
     return str(last)
 
 
-def _build_model(config: TrainConfig, base_path: str):
+def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None):
+    quant = quant or {}
     model, _ = models.load_base(
         base_path, dtype=models.pick_dtype(config.precision, config.device),
-        device="cpu" if config.device == "cpu" else None,
+        device="cpu" if config.device == "cpu" else None, **quant,
     )
+    if quant:  # frozen 4/8-bit base: PEFT's preparation (fp32 norms, input grads)
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing)
     # Packed rows are only isolated from each other without a KV cache (mask from position_ids).
     model.config.use_cache = False
     peft_model = models.attach_ia3(model, config.target_modules, config.feedforward_modules)
@@ -220,6 +234,8 @@ class MetricsCallback(_make_callback_base()):
                 "(--resume continues from it)"
             )
         self.loss_history.append({"step": state.global_step, "loss": loss})
+        if not state.is_world_process_zero:
+            return
         rate = state.num_input_tokens_seen / max(time.perf_counter() - self._t0, 1e-9)
         log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", state.global_step, state.max_steps,
                  loss, float(logs.get("learning_rate", 0.0)), rate)
