@@ -159,11 +159,12 @@ def smol_backends(embedded_model_dir):
     return _bench_module().load_backends(str(embedded_model_dir), "float32", "cpu", 4)
 
 
+@pytest.mark.slow
 def test_smollm2_real_arc_and_hellaswag_equal_hf(smol_backends, shared_data):
     """Real 25-shot ARC and 10-shot HellaSwag requests on the real model: equal per request."""
     bench = _bench_module()
     hf, fast = smol_backends
-    for task, limit in (("arc_challenge", 2), ("hellaswag", 3)):
+    for task, limit in (("arc_challenge", 1), ("hellaswag", 2)):
         docs, requests = bench.build_requests(task, shared_data, limit)
         reference = hf.loglikelihood(requests, disable_tqdm=True)
         result = fast.loglikelihood(requests, disable_tqdm=True)
@@ -191,6 +192,7 @@ def test_bench_smoke_on_tiny_model(tiny_llama_dir, shared_data, tmp_path):
         assert row["hf"] == row["a3duck"]
 
 
+@pytest.mark.slow
 def test_smollm2_lm_eval_task_requests_equal_hf(smol_backends, shared_data, tmp_path):
     """Requests built by lm-eval's own task objects (a3duck eval's local MMLU-5 and TruthfulQA
     tasks): one-token MMLU answers, where `hf` reuses logits across choices, and mc2's many
