@@ -161,3 +161,37 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def describe_fields() -> list[dict[str, str]]:
+    """Each TrainConfig field with its type, default and the one-line reason from the source.
+
+    The reasons are the comments next to the fields, so documentation cannot drift from them."""
+    import inspect
+    import re
+
+    reasons = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"\s+(\w+): .+?#\s*(.+)$", line)
+        if m:
+            reasons[m.group(1)] = m.group(2).strip()
+    defaults = TrainConfig()
+    return [{"name": f.name, "type": str(f.type), "default": repr(getattr(defaults, f.name)),
+             "reason": reasons.get(f.name, "")} for f in fields(TrainConfig)]
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every field of TrainConfig (generated; see tests)."""
+    lines = ["# Configuration reference", "",
+             "Generated from `a3duck/config.py` by `python -m a3duck.config > "
+             "docs/configuration.md`; a test fails when it drifts. Defaults are the published "
+             "A3Duck recipe. Set fields in a YAML recipe (`recipes/*.yaml`); the common ones "
+             "also have `a3duck train` flags (`a3duck train --help`).", "",
+             "| field | type | default | why |", "|---|---|---|---|"]
+    for f in describe_fields():
+        lines.append(f"| `{f['name']}` | `{f['type']}` | `{f['default']}` | {f['reason']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

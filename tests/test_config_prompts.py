@@ -45,3 +45,14 @@ def test_alpaca_template_verbatim():
     assert truncate_at_stop("4\n\n### Instruction:\nmore", ALPACA.stop_markers) == "4\n\n"
     with pytest.raises(ValueError, match="unknown prompt template"):
         get_template("vicuna")
+
+
+def test_configuration_doc_is_generated_from_the_dataclass():
+    from pathlib import Path
+
+    from a3duck.config import describe_fields, reference_markdown
+
+    assert all(f["reason"] for f in describe_fields()), "every field needs a one-line reason"
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert doc.read_text(encoding="utf-8") == reference_markdown(), (
+        "docs/configuration.md is stale: run `python -m a3duck.config > docs/configuration.md`")
