@@ -230,6 +230,9 @@ def summarise(runs: list[dict], variants) -> list[dict]:
                                   for v, k in sorted(by_round) if v == r["variant"]
                                   and (ref["variant"], k) in by_round]
         r["speedup_vs_original"] = common.median(r["speedup_per_round"])
+        # A pack length below the longest example truncates it: then the variants differ in data.
+        r["same_data"] = (r["input_tokens"] == ref["input_tokens"]
+                          and r["loss_tokens"] == ref["loss_tokens"])
         r["memory_vs_original"] = r["peak_memory_gib"] / ref["peak_memory_gib"]
         r["check_loss_rel_diff"] = (abs(r["check_loss_sum"] - ref["check_loss_sum"])
                                     / max(abs(ref["check_loss_sum"]), 1e-12))
@@ -240,7 +243,7 @@ COLUMNS = [("variant", "variant", ""), ("tokens_per_second", "tokens/s", ".0f"),
            ("loss_tokens_per_second", "loss tokens/s", ".0f"),
            ("speedup_vs_original", "× original", ".2f"), ("peak_memory_gib", "peak GiB", ".2f"),
            ("memory_vs_original", "mem × original", ".2f"), ("optimizer_steps", "steps", "d"),
-           ("check_loss_rel_diff", "check-loss rel. diff", ".1e")]
+           ("check_loss_rel_diff", "check-loss rel. diff", ".1e"), ("same_data", "same data", "")]
 
 
 def write_results(args, variants, runs: list[dict], sources: dict) -> list[dict]:
