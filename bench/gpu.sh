@@ -18,8 +18,8 @@ if [[ "${1:-}" == "--prepare" ]]; then
   mkdir -p bench/.carry/tokenizer
   printf '*\n' > bench/.carry/.gitignore   # never committed: a copy of shared data + tokenizer
   HOME_DIR="${A3DUCK_HOME:-$HOME/.cache/a3duck}/models/SmolLM2-135M-Instruct"
-  cp "$HOME_DIR"/tokenizer.json "$HOME_DIR"/tokenizer_config.json bench/.carry/tokenizer/
-  cp ../shared/data/instruct/codegen-instruct.json bench/.carry/ 2>/dev/null \
+  cp -f "$HOME_DIR"/tokenizer.json "$HOME_DIR"/tokenizer_config.json bench/.carry/tokenizer/
+  cp -f ../shared/data/instruct/codegen-instruct.json bench/.carry/ 2>/dev/null \
     || echo "note: ../shared/data/instruct/codegen-instruct.json not found; demo rows only"
   du -sh bench/.carry
   exit 0

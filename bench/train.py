@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     p.add_argument("--cutoff-len", type=int, default=4096,
                    help="maximum tokens per example (the recipe's 4096)")
-    p.add_argument("--pack-len", type=int, default=1024,
+    p.add_argument("--pack-len", type=int, default=512,
                    help="tokens per packed row of the fast path (>= the longest example keeps "
                         "the data identical)")
     p.add_argument("--data", type=Path, nargs="+",
