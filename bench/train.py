@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,7 @@ def run_worker(args) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    work = Path(tempfile.mkdtemp(prefix="a3duck-bench-"))
+    work = args.result.parent / f"worker-{args.worker}"  # removed by main() once done
     config = variant_config(args, args.worker, work)
     tokenizer = common.load_tokenizer(args)
     dataset, report = data_mod.prepare_dataset(config, tokenizer)
@@ -262,6 +263,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         common.write_json(args.result, run_worker(args))
+        shutil.rmtree(args.result.parent / f"worker-{args.worker}", ignore_errors=True)
         return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -276,6 +278,7 @@ def main(argv=None) -> int:
         runs += run_round(args, variants, data_file, work, rnd)
         table = write_results(args, variants, runs, sources)  # kept if a later round times out
     common.print_table(table, COLUMNS)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
