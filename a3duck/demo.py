@@ -146,6 +146,10 @@ def _compare_tab(gr, rt: Runtime):
 
 def _about_tab(gr, rt: Runtime):
     about = gr.Markdown(about_markdown(rt), elem_id="about")
+    if rt.info.ia3_plot:
+        gr.Image(rt.info.ia3_plot, label="What the adapter learned: mean |scale - 1| of the IA3 "
+                 "vectors per layer and module (a3duck inspect)", interactive=False,
+                 elem_id="ia3-plot")
     refresh = gr.Button("Refresh", size="sm")
     refresh.click(lambda: about_markdown(rt), None, about, api_visibility="private", queue=False)
     return about

@@ -133,12 +133,36 @@ class ModelInfo:
     context_window: int
     merged: bool
     adapter_local: bool = False
+    ia3_plot: str | None = None  # PNG heatmap of the learned IA3 vectors (a3duck inspect)
 
     @property
     def card_url(self) -> str | None:
         if self.adapter and not self.adapter_local:
             return f"https://huggingface.co/{self.adapter}"
         return None
+
+
+def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
+    """The adapter's IA3 heatmap: the one shipped in its plots/ folder, else drawn now into a
+    temporary folder (reads only the small adapter file). None without an adapter."""
+    if not adapter:
+        return None
+    import tempfile
+
+    from a3duck.inspect import inspect_adapter
+    from a3duck.models import resolve_adapter
+
+    folder = resolve_adapter(adapter, revision)
+    shipped = folder / "plots" / "ia3_heatmap.png"
+    if shipped.is_file():
+        return str(shipped)
+    try:
+        out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
+        inspect_adapter(folder, out)
+    except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
+        log.warning("could not draw the IA3 plot: %s", exc)
+        return None
+    return str(out / "ia3_heatmap.png")
 
 
 def _is_local(name: str) -> bool:
@@ -206,6 +230,7 @@ class Runtime:
             device=str(next(model.parameters()).device), merged=bool(config.merge and config.adapter),
             context_window=context_window(model, tokenizer),
             adapter_local=bool(config.adapter and _is_local(config.adapter)),
+            ia3_plot=ia3_plot(config.adapter, config.revision),
         )
         from a3duck.generation import stop_criterion
 

@@ -70,6 +70,13 @@ def test_about_panel_names_what_runs(tiny_llama_dir, adapter_dir):
     base_only = load_runtime(tiny_llama_dir, None)
     assert "none (base model alone)" in about_markdown(base_only)
     assert not base_only.can_toggle
+    # The About panel shows the IA3 heatmap (drawn from the adapter file when not shipped).
+    assert rt.info.ia3_plot and open(rt.info.ia3_plot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert base_only.info.ia3_plot is None
+    from a3duck.demo import build_demo
+
+    config = build_demo(rt).get_config_file()
+    assert any(c.get("props", {}).get("elem_id") == "ia3-plot" for c in config["components"])
 
 
 def test_handlers_raise_gradio_errors_not_tracebacks(tiny_llama_dir, adapter_dir):
