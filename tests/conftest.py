@@ -101,3 +101,14 @@ def embedded_model_dir() -> Path:
 def shared_data() -> Path:
     require(SHARED_DATA.is_dir(), f"{SHARED_DATA} (real benchmark files) is absent")
     return SHARED_DATA
+
+
+def repeat_rows(n: int) -> list[dict]:
+    """Small Alpaca-schema rows the tiny model can fit: 'Repeat the number i.' -> 'i i i'."""
+    return [{"instruction": f"Repeat the number {i}.", "input": "", "output": f"{i} {i} {i}"}
+            for i in range(n)]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

@@ -13,18 +13,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import repeat_rows, write_jsonl
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = [{"instruction": f"Repeat the number {i}.", "input": "", "output": f"{i} {i} {i}"}
-        for i in range(32)]
+ROWS = repeat_rows(32)
 
 
 @pytest.fixture()
 def data_file(tmp_path):
-    path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    return path
+    return write_jsonl(tmp_path / "train.jsonl", ROWS)
 
 
 def train_cmd(nproc, tiny, data, out, port, *extra):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import repeat_rows, write_jsonl
 from safetensors.torch import load_file
 
 from a3duck import models
@@ -18,15 +19,12 @@ from a3duck.data import DataError
 from a3duck.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = [{"instruction": f"Repeat the number {i}.", "input": "", "output": f"{i} {i} {i}"}
-        for i in range(24)]
+ROWS = repeat_rows(24)
 
 
 @pytest.fixture()
 def data_file(tmp_path):
-    path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    return path
+    return write_jsonl(tmp_path / "train.jsonl", ROWS)
 
 
 def tiny_config(tiny_llama_dir, data_file, out, **kw):
