@@ -25,14 +25,8 @@ SCORES = ("format", "correct", "exact")
 def load_for_compare(adapter: str | None, base: str | None = None):
     """(model, tokenizer, template): the template is the one the adapter was trained with."""
     model, tokenizer = models.load(base, adapter, dtype=torch.float32)
-    template_name = "alpaca"
-    if adapter:
-        from a3duck.config import CONFIG_FILENAME, load_config
-
-        config_file = models.resolve_adapter(adapter) / CONFIG_FILENAME
-        if config_file.is_file():
-            template_name = load_config(config_file).prompt_template
-    return model, tokenizer, get_template(template_name)
+    trained = models.adapter_train_config(adapter) if adapter else None
+    return model, tokenizer, get_template(trained.prompt_template if trained else "alpaca")
 
 
 @torch.inference_mode()

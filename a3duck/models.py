@@ -280,8 +280,14 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     return out
 
 
-def _trained_quantized(adapter: str) -> bool:
+def adapter_train_config(adapter: str, revision: str | None = None):
+    """The TrainConfig an a3duck adapter was trained with, or None for other PEFT adapters."""
     from a3duck.config import CONFIG_FILENAME, load_config
 
-    config_file = resolve_adapter(adapter) / CONFIG_FILENAME
-    return config_file.is_file() and load_config(config_file).quantization != "none"
+    config_file = resolve_adapter(adapter, revision) / CONFIG_FILENAME
+    return load_config(config_file) if config_file.is_file() else None
+
+
+def _trained_quantized(adapter: str) -> bool:
+    config = adapter_train_config(adapter)
+    return config is not None and config.quantization != "none"

@@ -244,11 +244,10 @@ def _template_name(config: ServeConfig) -> str:
     """The template recorded in the adapter's a3duck_config.yaml (alpaca when absent)."""
     if not config.adapter:
         return "alpaca"
-    from a3duck.config import CONFIG_FILENAME, load_config
-    from a3duck.models import resolve_adapter
+    from a3duck.models import adapter_train_config
 
-    path = resolve_adapter(config.adapter, config.revision) / CONFIG_FILENAME
-    return load_config(path).prompt_template if path.is_file() else "alpaca"
+    trained = adapter_train_config(config.adapter, config.revision)
+    return trained.prompt_template if trained else "alpaca"
 
 
 def _adapter_params(model) -> tuple[int, int]:

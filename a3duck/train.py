@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 from a3duck import data as data_mod
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
@@ -167,9 +169,10 @@ def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None)
 
 
 def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: Path):
+    import torch
     from trl import SFTConfig, SFTTrainer
 
-    use_bf16 = models.pick_dtype(config.precision, config.device) == _bf16()
+    use_bf16 = models.pick_dtype(config.precision, config.device) == torch.bfloat16
     args = SFTConfig(
         output_dir=str(checkpoints), seed=config.seed, data_seed=config.seed,
         per_device_train_batch_size=config.micro_batch_size,
@@ -191,12 +194,6 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
 
 
-def _bf16():
-    import torch
-
-    return torch.bfloat16
-
-
 def _peak_memory_bytes() -> int:
     """Peak accelerator memory if on CUDA, else the process's peak resident set size."""
     import resource
@@ -210,13 +207,7 @@ def _peak_memory_bytes() -> int:
 
 # ----------------------------------------------------------------------------- callbacks
 
-def _make_callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsCallback(_make_callback_base()):
+class MetricsCallback(TrainerCallback):
     """Collects the loss curve, stops on a non-finite loss, logs one line per logging step."""
 
     def __init__(self) -> None:
