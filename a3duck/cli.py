@@ -18,9 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("a3duck.evaluation.cli", "Open LLM Leaderboard v1 suite for base and/or adapter"),
     "check-contamination": ("a3duck.evaluation.contamination",
                             "find training rows that duplicate benchmark questions"),
-    "card": ("a3duck.card", "render the model card (README.md) into an adapter folder"),
-    "push": ("a3duck.hub", "stage, check and upload an adapter folder to the Hub"),
-    "serve": ("a3duck.demo", "start the Gradio Space locally"),
+    "card": ("a3duck.publish.card", "render the model card (README.md) into an adapter folder"),
+    "push": ("a3duck.publish.hub", "stage, check and upload an adapter folder to the Hub"),
+    "serve": ("a3duck.space.ui", "start the Gradio Space locally"),
     "chat": ("a3duck.commands", "chat with base + adapter in the terminal"),
     "inspect": ("a3duck.inspect", "summarise an adapter and plot its learned IA3 vectors"),
 }

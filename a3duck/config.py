@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from a3duck.errors import ConfigError  # noqa: F401  (re-exported: callers import it from here)
 
 CONFIG_FILENAME = "a3duck_config.yaml"
 
 
-class ConfigError(ValueError):
-    """A recipe or override that cannot be used; the message names the field to fix."""
 
 
 @dataclass

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from a3duck.prompts import get_template
+from a3duck.errors import DataError  # noqa: F401  (re-exported: callers import it from here)
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
-class DataError(ValueError):
-    """Data that cannot be trained on; the message says what is wrong and where."""
 
 
 @dataclass

@@ -1,14 +1,30 @@
-"""The user-facing error types: the CLI prints their message (one clear line) and exits 1."""
-
-from a3duck.config import ConfigError
-from a3duck.data import DataError
-from a3duck.models import ModelError
+"""The user-facing error types. This module imports nothing, so anything that only wants to raise
+or catch an a3duck error stays light. The CLI prints their message (one clear line, no traceback
+unless -v) and exits 2, the usual code for a usage error."""
 
 
 class A3DuckError(RuntimeError):
-    """Base for errors of later pipeline stages (evaluation, card, hub, demo)."""
+    """Base of every error whose message tells the user what to fix."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, DataError, ModelError, A3DuckError, FileNotFoundError,
-)
+class ConfigError(A3DuckError, ValueError):
+    """A recipe or override that cannot be used; the message names every field to fix."""
+
+
+class DataError(A3DuckError, ValueError):
+    """Data that cannot be trained on; the message says what is wrong and where."""
+
+
+class ModelError(A3DuckError):
+    """A base model or adapter that cannot be used; the message says what to fix."""
+
+
+class AdapterMismatchError(ModelError):
+    """The adapter was trained for a different base model."""
+
+
+class TrainingError(A3DuckError):
+    """Training could not continue (e.g. a non-finite loss); the message says what to change."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (A3DuckError, FileNotFoundError)

@@ -18,6 +18,7 @@ import torch
 
 from a3duck import embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
+from a3duck.errors import AdapterMismatchError, ModelError  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,6 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
-class ModelError(RuntimeError):
-    """A base model or adapter that cannot be used; the message says what to fix."""
-
-
-class AdapterMismatchError(ModelError):
-    """The adapter was trained for a different base model."""
 
 
 def hub_offline() -> bool:

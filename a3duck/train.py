@@ -21,6 +21,7 @@ from transformers import TrainerCallback
 from a3duck import data as data_mod
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
+from a3duck.errors import TrainingError  # noqa: F401  (re-exported: callers import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ METRICS_FILE = "train_metrics.json"
 DATA_REPORT_FILE = "data_report.json"
 
 
-class TrainingError(RuntimeError):
-    """Training could not continue (e.g. a non-finite loss); the message says what to change."""
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -65,7 +65,7 @@ display(Image(filename=str(adapter_dir / "plots" / "ia3_heatmap.png")))"""),
 
 `a3duck eval --data-dir DIR` runs the full leaderboard suite through lm-eval; here one
 project-written ARC-style item is scored with the same prompt builder."""),
-    ("code", """from a3duck import fewshot
+    ("code", """from a3duck.space import scoring as fewshot
 
 examples = fewshot.load_examples()
 item = examples["arc_challenge"]
@@ -76,8 +76,8 @@ scores = fewshot.loglikelihoods(model, tok, context, choices, max_length=2048)
 for choice, ll in zip(choices, scores):
     print(f"{ll:9.3f}  {choice!r}")"""),
     ("md", "## 6. The model card and a staged (dry-run) Hub upload"),
-    ("code", """from a3duck.card import render_card
-from a3duck.hub import check_staged, describe, stage
+    ("code", """from a3duck.publish.card import render_card
+from a3duck.publish.hub import check_staged, describe, stage
 
 card = render_card(adapter_dir)
 print(str(card)[:600])

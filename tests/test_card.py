@@ -9,7 +9,7 @@ import pytest
 import yaml
 from adapter_factory import EVAL_FIXTURE, make_adapter
 
-from a3duck import card as card_mod
+from a3duck.publish import card as card_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 

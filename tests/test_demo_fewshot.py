@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from a3duck.demo_handlers import item_json, parse_item
-from a3duck.fewshot import (
+from a3duck.space.handlers import item_json, parse_item
+from a3duck.space.scoring import (
     TASK_TITLES,
     ChoiceScores,
     build_prompt,
@@ -114,7 +114,7 @@ def test_score_item_with_adapter_on_and_off(tiny_llama_dir, tmp_path):
 def test_fewshot_tab_handlers(tiny_llama_dir, tmp_path):
     from test_space_helpers import load_runtime, make_adapter
 
-    from a3duck.demo_handlers import fewshot_handlers
+    from a3duck.space.handlers import fewshot_handlers
 
     rt = load_runtime(tiny_llama_dir, make_adapter(tiny_llama_dir, tmp_path / "ad"))
     score, generate = fewshot_handlers(rt)

@@ -21,7 +21,7 @@ from a3duck.generation import (
     visible_text,
 )
 from a3duck.prompts import ALPACA
-from a3duck.serving import AdapterGate
+from a3duck.space.runtime import AdapterGate
 
 MARKERS = ALPACA.stop_markers
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_space_helpers import load_runtime, make_adapter
 
-from a3duck.demo_handlers import about_markdown, chat_handler, compare_handler
+from a3duck.space.handlers import about_markdown, chat_handler, compare_handler
 from a3duck.errors import A3DuckError
-from a3duck.serving import SPACE_ADAPTER, SPACE_BASE_MODEL, ServeConfig
+from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL, ServeConfig
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_about_panel_names_what_runs(tiny_llama_dir, adapter_dir):
     # The About panel shows the IA3 heatmap (drawn from the adapter file when not shipped).
     assert rt.info.ia3_plot and open(rt.info.ia3_plot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert base_only.info.ia3_plot is None
-    from a3duck.demo import build_demo
+    from a3duck.space.ui import build_demo
 
     config = build_demo(rt).get_config_file()
     assert any(c.get("props", {}).get("elem_id") == "ia3-plot" for c in config["components"])

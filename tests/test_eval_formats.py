@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from eval_support import small_data_dir
 
-from a3duck.evaluation import local_data
+from a3duck.evaluation import benchmarks as local_data
 from a3duck.evaluation.formats import LEADERBOARD_TASKS, build_mc_prompt
 from a3duck.evaluation.runner import plan
-from a3duck.evaluation.tasks import FEWSHOT_SEED, TASK_ORDER
+from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
 
 TQA_PRIMER_END = "Q: Where were the 1992 Olympics held?\nA: The 1992 Olympics were held in " \
                  "Barcelona, Spain.\n\n"

@@ -173,7 +173,7 @@ def test_dry_run_stages_checks_and_prints(hub_adapter, tmp_path, capsys):
 
 
 def test_check_refuses_local_base_paths_and_tokens(tiny_llama_dir, tmp_path):
-    from a3duck import hub
+    from a3duck.publish import hub
 
     adapter = make_adapter(tiny_llama_dir, tmp_path / "local_base")  # base = a local folder
     metrics = json.loads((adapter / "train_metrics.json").read_text())
@@ -191,7 +191,7 @@ def test_check_refuses_local_base_paths_and_tokens(tiny_llama_dir, tmp_path):
 def test_staging_makes_config_paths_portable(hub_adapter, tmp_path):
     import yaml
 
-    from a3duck import hub
+    from a3duck.publish import hub
 
     cfg_path = hub_adapter / "a3duck_config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())

@@ -33,7 +33,7 @@ def make_adapter(base_dir: Path, out: Path, scale: float = 1.5) -> Path:
 
 
 def load_runtime(base_dir: Path, adapter_dir: Path | None, **overrides):
-    from a3duck.serving import Runtime, ServeConfig
+    from a3duck.space.runtime import Runtime, ServeConfig
 
     torch.set_num_threads(1)  # the CI machine has 2 cores; servers run beside the test
     config = ServeConfig(base_model=str(base_dir),
@@ -52,7 +52,7 @@ def free_port() -> int:
 def serve(runtime, queue_size: int = 64, concurrency: int = 2):
     """Serve the Space for ``runtime`` on 127.0.0.1; yields its URL; always closes it."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from a3duck.demo import build_demo
+    from a3duck.space.ui import build_demo
 
     demo = build_demo(runtime)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)

@@ -18,7 +18,7 @@ def _front_matter(path: Path) -> dict:
 def test_front_matter_matches_the_app():
     import gradio
 
-    from a3duck.serving import SPACE_ADAPTER, SPACE_BASE_MODEL
+    from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL
 
     meta = _front_matter(ROOT / "README.md")
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from a3duck.evaluation.runner import BACKENDS, EvalError, ModelSpec, parse_tasks, plan, run_suite
-from a3duck.evaluation.tasks import FEWSHOT_SEED, TASK_ORDER
+from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import tempfile
 from functools import cache, lru_cache
 from pathlib import Path
 
-from a3duck.evaluation.tasks import (
+from a3duck.evaluation.leaderboard import (
     LEADERBOARD_TASKS,
     LocalTask,
     TaskSpec,

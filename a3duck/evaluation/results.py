@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from a3duck.evaluation.tasks import LEADERBOARD_TASKS, TASK_ORDER
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, TASK_ORDER
 
 
 def _metric(task_result: dict, metric: str) -> tuple[float, float | None]:

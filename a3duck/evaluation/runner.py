@@ -13,7 +13,7 @@ from pathlib import Path
 
 from a3duck.errors import A3DuckError
 from a3duck.evaluation import results as res
-from a3duck.evaluation.tasks import (
+from a3duck.evaluation.leaderboard import (
     FEWSHOT_SEED,
     LEADERBOARD_TASKS,
     TASK_ORDER,
@@ -67,7 +67,7 @@ def parse_tasks(spec: str | list[str] | None) -> list[str]:
 def plan(benches: list[str], data_dir: Path | None, work: Path) -> Plan:
     """Write lm-eval task configs for ``benches`` into ``work/tasks`` and build the Task objects
     (this reads and validates every benchmark file, or fetches lm-eval's Hub datasets)."""
-    from a3duck.evaluation import local_data
+    from a3duck.evaluation import benchmarks as local_data
 
     folder = work / "tasks"
     if data_dir is not None:

@@ -1,7 +1,7 @@
 """The Space's request handlers: what each button and the chat do, with the model runtime.
 
-Layout lives in :mod:`a3duck.demo`; the model in :mod:`a3duck.serving`; generation in
-:mod:`a3duck.generation`; few-shot scoring in :mod:`a3duck.fewshot`. Every handler turns user
+Layout lives in :mod:`a3duck.space.ui`; the model in :mod:`a3duck.space.runtime`; generation in
+:mod:`a3duck.generation`; few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
 errors into ``gr.Error`` (one clear message) and unexpected failures into a short ``gr.Error``
 plus a logged traceback, so one failed request never breaks the next.
 """
@@ -14,7 +14,7 @@ import json
 import logging
 
 from a3duck.errors import USER_ERRORS
-from a3duck.fewshot import load_examples, score_item
+from a3duck.space.scoring import load_examples, score_item
 from a3duck.generation import (
     InputError,
     Settings,
@@ -23,7 +23,7 @@ from a3duck.generation import (
     check_message,
     stream_generate,
 )
-from a3duck.serving import Runtime
+from a3duck.space.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

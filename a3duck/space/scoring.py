@@ -19,7 +19,7 @@ from pathlib import Path
 
 from a3duck.generation import InputError
 
-EXAMPLES_FILE = Path(__file__).resolve().parents[1] / "data" / "space_examples.json"
+EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
 TASK_TITLES = {"mmlu": "MMLU", "arc_challenge": "ARC-Challenge", "hellaswag": "HellaSwag",
                "truthfulqa_mc2": "TruthfulQA (mc2)"}
 REQUIRED = {"mmlu": ("question", "subject", "choices", "answer"),

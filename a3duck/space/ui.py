@@ -1,6 +1,6 @@
 """The Gradio Space (chat, few-shot prompts, base vs adapter, about) and `a3duck serve`.
 
-Layout only: what the buttons do is in :mod:`a3duck.demo_handlers`. ``build_demo(runtime)``
+Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
 queue. ``app.py`` at the repository root is the Space's entry point and calls :func:`main`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from a3duck.demo_handlers import (
+from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
     about_markdown,
@@ -19,9 +19,9 @@ from a3duck.demo_handlers import (
     fewshot_handlers,
     item_json,
 )
-from a3duck.fewshot import TASK_TITLES, load_examples
+from a3duck.space.scoring import TASK_TITLES, load_examples
 from a3duck.generation import LIMITS
-from a3duck.serving import Runtime, ServeConfig
+from a3duck.space.runtime import Runtime, ServeConfig
 
 log = logging.getLogger(__name__)
 TITLE = "A3Duck: an (IA)³ adapter for Llama, live"

@@ -24,7 +24,10 @@ from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "model_card"
+# The templates live in the repository's top-level model_card/ (a promised location); the wheel
+# carries the same files inside the package (pyproject maps model_card/ to a3duck/publish/model_card).
+_PACKAGED = Path(__file__).resolve().parent / "model_card"
+TEMPLATE_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "model_card"
 REFERENCES = TEMPLATE_DIR / "reference_results.yaml"
 DEFAULT_REPO_ID = "DopeorNope/A3_duck"
 LANGS = ("en", "ko")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from a3duck.errors import A3DuckError
-from a3duck.evaluation.tasks import LEADERBOARD_TASKS, LocalTask, mmlu_subjects, write_rows
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, LocalTask, mmlu_subjects, write_rows
 
 HELLASWAG_POOL = 100  # few-shot pool when no train file: the LAST rows of the eval files
 

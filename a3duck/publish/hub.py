@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from a3duck.card import DEFAULT_REPO_ID, is_hub_id, render_card
+from a3duck.publish.card import DEFAULT_REPO_ID, is_hub_id, render_card
 from a3duck.config import CONFIG_FILENAME, atomic_write_text
 from a3duck.errors import A3DuckError
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS

@@ -1,0 +1,1 @@
+"""Publishing: the model card (card) and the Hub upload (hub)."""
