@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from a3duck.errors import ConfigError  # noqa: F401  (re-exported: callers import it from here)
+
+from a3duck.errors import ConfigError
 
 CONFIG_FILENAME = "a3duck_config.yaml"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from a3duck.errors import DataError
 from a3duck.prompts import get_template
-from a3duck.errors import DataError  # noqa: F401  (re-exported: callers import it from here)
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")

@@ -18,7 +18,7 @@ import torch
 
 from a3duck import embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
-from a3duck.errors import AdapterMismatchError, ModelError  # noqa: F401  (re-exported)
+from a3duck.errors import AdapterMismatchError, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from transformers import TrainerCallback
 from a3duck import data as data_mod
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
-from a3duck.errors import TrainingError  # noqa: F401  (re-exported: callers import it from here)
+from a3duck.errors import TrainingError
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from a3duck.generation import InputError
 from a3duck.space.handlers import item_json, parse_item
 from a3duck.space.scoring import (
     TASK_TITLES,
@@ -18,7 +19,6 @@ from a3duck.space.scoring import (
     loglikelihoods,
     score_item,
 )
-from a3duck.generation import InputError
 
 
 @pytest.mark.parametrize("task", list(TASK_TITLES))

@@ -9,8 +9,8 @@ from eval_support import small_data_dir
 
 from a3duck.embedded import EMBEDDED_MODEL_ID
 from a3duck.evaluation import results as res
-from a3duck.evaluation.runner import ModelSpec, evaluate, plan, run_suite
 from a3duck.evaluation.leaderboard import TASK_ORDER
+from a3duck.evaluation.runner import ModelSpec, evaluate, plan, run_suite
 
 LIMIT = 2  # documents per task (per MMLU subject); real weights on CPU: keep it tiny
 

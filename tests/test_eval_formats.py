@@ -8,8 +8,8 @@ from eval_support import small_data_dir
 
 from a3duck.evaluation import benchmarks as local_data
 from a3duck.evaluation.formats import LEADERBOARD_TASKS, build_mc_prompt
-from a3duck.evaluation.runner import plan
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
+from a3duck.evaluation.runner import plan
 
 TQA_PRIMER_END = "Q: Where were the 1992 Olympics held?\nA: The 1992 Olympics were held in " \
                  "Barcelona, Spain.\n\n"

@@ -11,7 +11,8 @@ from adapter_factory import make_adapter
 from eval_support import small_data_dir
 
 from a3duck.cli import main
-from a3duck.evaluation import benchmarks as local_data, runner
+from a3duck.evaluation import benchmarks as local_data
+from a3duck.evaluation import runner
 from a3duck.evaluation.benchmarks import BenchmarkDataError
 from a3duck.evaluation.runner import EvalError, ModelSpec, parse_tasks, plan
 from a3duck.models import AdapterMismatchError

@@ -8,8 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from a3duck.evaluation.runner import BACKENDS, EvalError, ModelSpec, parse_tasks, plan, run_suite
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
+from a3duck.evaluation.runner import BACKENDS, EvalError, ModelSpec, parse_tasks, plan, run_suite
 
 log = logging.getLogger(__name__)
 

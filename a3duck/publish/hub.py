@@ -22,10 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from a3duck.publish.card import DEFAULT_REPO_ID, is_hub_id, render_card
 from a3duck.config import CONFIG_FILENAME, atomic_write_text
 from a3duck.errors import A3DuckError
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+from a3duck.publish.card import DEFAULT_REPO_ID, is_hub_id, render_card
 
 UPLOAD_FILES = (  # what an adapter repo needs; never checkpoints, optimizer states or logs
     ADAPTER_WEIGHTS, ADAPTER_CONFIG, CONFIG_FILENAME, "train_metrics.json", "data_report.json",

@@ -14,7 +14,6 @@ import json
 import logging
 
 from a3duck.errors import USER_ERRORS
-from a3duck.space.scoring import load_examples, score_item
 from a3duck.generation import (
     InputError,
     Settings,
@@ -24,6 +23,7 @@ from a3duck.generation import (
     stream_generate,
 )
 from a3duck.space.runtime import Runtime
+from a3duck.space.scoring import load_examples, score_item
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
@@ -19,9 +20,8 @@ from a3duck.space.handlers import (
     fewshot_handlers,
     item_json,
 )
-from a3duck.space.scoring import TASK_TITLES, load_examples
-from a3duck.generation import LIMITS
 from a3duck.space.runtime import Runtime, ServeConfig
+from a3duck.space.scoring import TASK_TITLES, load_examples
 
 log = logging.getLogger(__name__)
 TITLE = "A3Duck: an (IA)³ adapter for Llama, live"
