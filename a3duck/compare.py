@@ -17,7 +17,7 @@ import torch
 
 from a3duck import data as data_mod
 from a3duck import models
-from a3duck.prompts import Template, get_template
+from a3duck.prompts import get_template
 
 SCORES = ("format", "correct", "exact")
 
@@ -25,15 +25,23 @@ SCORES = ("format", "correct", "exact")
 def load_for_compare(adapter: str | None, base: str | None = None):
     """(model, tokenizer, template): the template is the one the adapter was trained with."""
     model, tokenizer = models.load(base, adapter, dtype=torch.float32)
-    trained = models.adapter_train_config(adapter) if adapter else None
-    return model, tokenizer, get_template(trained.prompt_template if trained else "alpaca")
+    return model, tokenizer, get_template(models.adapter_template(adapter), tokenizer)
+
+
+def prompt_of(ex: data_mod.Example, template) -> str:
+    """The text to generate from: a conversation's turns before its last answer, rendered with
+    the adapter's template, or an instruction row's rendered prompt."""
+    if ex.messages is not None:
+        return template.render_messages(ex.messages[:-1])
+    return ex.prompt
 
 
 @torch.inference_mode()
-def generate_answer(model, tokenizer, prompt: str, template: Template, max_new_tokens: int,
+def generate_answer(model, tokenizer, prompt: str, template, max_new_tokens: int,
                     use_adapter: bool = True) -> str:
     """Greedy answer to ``prompt``, cut at the template's stop markers."""
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    inputs = tokenizer(prompt, return_tensors="pt",
+                       add_special_tokens=template.add_special_tokens).to(model.device)
     toggle = nullcontext() if use_adapter or not hasattr(model, "disable_adapter") \
         else model.disable_adapter()
     with toggle:
@@ -71,9 +79,10 @@ def compare(adapter: str, data: str, base: str | None = None, limit: int | None 
     examples = data_mod.normalise(rows, data, template.name, False, report)
     results = []
     for ex in tqdm(examples, desc="base vs adapter", unit="prompt"):
-        row = {"row": ex.row, "prompt": ex.prompt, "reference": ex.completion}
+        prompt = prompt_of(ex, template)
+        row = {"row": ex.row, "prompt": prompt, "reference": ex.completion}
         for side, use_adapter in (("base", False), ("adapter", True)):
-            answer = generate_answer(model, tokenizer, ex.prompt, template, max_new_tokens,
+            answer = generate_answer(model, tokenizer, prompt, template, max_new_tokens,
                                      use_adapter)
             row[side] = {"answer": answer, **score(answer, ex.completion)}
         results.append(row)

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import yaml
 
 from a3duck.errors import ConfigError
+from a3duck.prompts import TEMPLATE_NAMES
+from a3duck.sources import parse_sources
 
 CONFIG_FILENAME = "a3duck_config.yaml"
 
@@ -30,10 +32,10 @@ class TrainConfig:
 
     # --- what to train on -------------------------------------------------------------------
     base_model: str = "meta-llama/Llama-2-13b-hf"  # the base of the original A3Duck release
-    data: str = "garage-bAInd/Open-Platypus"  # the Platypus training set (Hub id or local file)
+    data: str | list = "garage-bAInd/Open-Platypus"  # Platypus' set; a list mixes sources
     data_split: str = "train"  # Open-Platypus ships a single train split
     output_dir: str = "out"  # the adapter lands in OUTPUT_DIR/adapter/
-    prompt_template: str = "alpaca"  # Platypus trained with alpaca-lora's Alpaca template
+    prompt_template: str = "auto"  # chat for conversational data with a chat template, else alpaca
 
     # --- optimisation (the published A3Duck table) -------------------------------------------
     learning_rate: float = 4e-4  # published value; tuned for LoRA, IA3 often wants ~10x more
@@ -104,6 +106,10 @@ class TrainConfig:
             raise ConfigError(f"quantization must be none, 4bit or 8bit, got {self.quantization!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.prompt_template not in TEMPLATE_NAMES:
+            raise ConfigError(f"prompt_template must be one of {', '.join(TEMPLATE_NAMES)}, "
+                              f"got {self.prompt_template!r}")
+        parse_sources(self.data, self.data_split)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,8 +3,12 @@
 Accepted schemas (detected from the columns):
 - Open-Platypus / Alpaca: ``instruction``, ``input`` (optional), ``output`` (``data_source`` kept);
 - GPTeacher: ``instruction``, ``input``, ``response``;
-- plain ``prompt`` / ``completion``: used verbatim, no template.
-Instruction rows are rendered with the recipe's template (:mod:`a3duck.prompts`).
+- plain ``prompt`` / ``completion``: used verbatim, no template;
+- conversations: ``messages`` (``role``/``content``: system, user, assistant) or ShareGPT
+  ``conversations`` (``from``/``value``: system, human, gpt), any number of turns.
+Rows are rendered with the recipe's template (:mod:`a3duck.prompts`); under ``chat`` an
+instruction row is one user turn and one assistant turn. The loss sees every assistant turn.
+Mixtures of several sources: :mod:`a3duck.sources`.
 
 Row numbers in reports are 1-based positions in the file (JSONL: line numbers).
 """
@@ -21,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from a3duck.errors import DataError
-from a3duck.prompts import get_template
+from a3duck.prompts import ALPACA_NAME, CHAT_NAME, get_template, user_text
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")
+CONVERSATION_SCHEMAS = {"messages": ("role", "content"), "conversations": ("from", "value")}
+# ShareGPT speaker names -> roles (the `messages` schema uses the roles themselves).
+SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
@@ -35,6 +42,14 @@ class Example:
     prompt: str
     completion: str
     row: int  # 1-based row number in the source
+    messages: list[dict] | None = None  # a conversation (rendered when tokenised)
+
+    @property
+    def key(self) -> tuple:
+        """What makes two rows exact duplicates."""
+        if self.messages is None:
+            return (self.prompt, self.completion)
+        return tuple((m["role"], m["content"]) for m in self.messages)
 
 
 @dataclass
@@ -46,9 +61,12 @@ class DataReport:
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
     duplicates: int = 0
     too_long: int = 0
+    cut_at_turn: int = 0
     truncated: int = 0
     dropped_too_long: int = 0
     kept: int = 0
+    sampled: int | None = None  # rows drawn into a mixture (None: a single source)
+    sources: list[DataReport] = field(default_factory=list)  # a mixture's per-source reports
 
     def bad_summary(self, limit: int = 10) -> str:
         lines = [f"  row {row}: {why}" for row, why in self.bad_rows[:limit]]
@@ -61,15 +79,19 @@ class DataReport:
         return (
             f"{self.source}: {self.total_rows} rows, {len(self.bad_rows)} invalid, "
             f"{self.duplicates} exact duplicates removed, {self.too_long} over the cutoff "
-            f"({self.truncated} truncated, {self.dropped_too_long} dropped), {self.kept} kept"
-        )
+            f"({self.cut_at_turn} cut at a turn, {self.truncated} truncated, "
+            f"{self.dropped_too_long} dropped), {self.kept} kept"
+            + ("" if self.sampled is None else f", {self.sampled} sampled")
+        ) + "".join(f"\n  {part.summary()}" for part in self.sources)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source, "total_rows": self.total_rows,
             "invalid_rows": len(self.bad_rows), "duplicates_removed": self.duplicates,
-            "over_cutoff": self.too_long, "truncated": self.truncated,
-            "dropped_over_cutoff": self.dropped_too_long, "kept": self.kept,
+            "over_cutoff": self.too_long, "cut_at_turn_boundary": self.cut_at_turn,
+            "truncated": self.truncated, "dropped_over_cutoff": self.dropped_too_long,
+            "kept": self.kept, **({} if self.sampled is None else {"sampled": self.sampled}),
+            **({"sources": [part.to_dict() for part in self.sources]} if self.sources else {}),
         }
 
 
@@ -139,11 +161,14 @@ def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- schemas
 
 def detect_schema(rows: Iterable[Any], source: str) -> str:
-    """'prompt_completion' or 'instruction'; DataError when no accepted schema fits."""
+    """'prompt_completion', 'instruction', 'messages' or 'conversations'; DataError otherwise."""
     keys: set[str] = set()
     for row in rows:
         if isinstance(row, dict):
             keys |= set(row)
+    for name in CONVERSATION_SCHEMAS:
+        if name in keys:
+            return name
     if {"prompt", "completion"} <= keys:
         return "prompt_completion"
     if "instruction" in keys and keys & {"output", "response"}:
@@ -151,8 +176,13 @@ def detect_schema(rows: Iterable[Any], source: str) -> str:
     raise DataError(
         f"{source}: unrecognised schema (columns: {', '.join(sorted(keys)) or 'none'}). "
         "Expected instruction/input/output (Alpaca, Open-Platypus), instruction/input/response "
-        "(GPTeacher) or prompt/completion."
+        "(GPTeacher), prompt/completion, messages (role/content) or conversations (ShareGPT "
+        "from/value); a source's `columns` can map other names onto these."
     )
+
+
+def is_conversational(schema: str) -> bool:
+    return schema in CONVERSATION_SCHEMAS
 
 
 def to_example(row: Any, number: int, schema: str, template_name: str) -> Example | str:
@@ -161,6 +191,11 @@ def to_example(row: Any, number: int, schema: str, template_name: str) -> Exampl
         return row.reason
     if not isinstance(row, dict):
         return f"expected an object, got {type(row).__name__}"
+    if is_conversational(schema):
+        turns = to_messages(row.get(schema), schema)
+        if isinstance(turns, str):
+            return turns
+        return Example(prompt="", completion=turns[-1]["content"], row=number, messages=turns)
     if schema == "prompt_completion":
         prompt, answer, extra = row.get("prompt"), row.get("completion"), None
         names = ("prompt", "completion")
@@ -174,8 +209,49 @@ def to_example(row: Any, number: int, schema: str, template_name: str) -> Exampl
             return f"{name} {problem}"
     if schema == "prompt_completion":
         return Example(prompt=prompt, completion=answer, row=number)
-    rendered = get_template(template_name).render(prompt.strip(), (extra or "").strip() or None)
+    instruction, extra = prompt.strip(), (extra or "").strip() or None
+    if template_name == CHAT_NAME:
+        turns = [{"role": "user", "content": user_text(instruction, extra)},
+                 {"role": "assistant", "content": answer}]
+        return Example(prompt="", completion=answer, row=number, messages=turns)
+    rendered = get_template(template_name).render(instruction, extra)
     return Example(prompt=rendered, completion=answer, row=number)
+
+
+def to_messages(turns: Any, schema: str) -> list[dict] | str:
+    """The turns of a conversation as role/content dicts, or the reason they are invalid:
+    an optional system turn, then user and assistant turns alternating, ending with the
+    assistant."""
+    if not isinstance(turns, list) or not turns:
+        return f"{schema} must be a non-empty list of turns"
+    role_key, text_key = CONVERSATION_SCHEMAS[schema]
+    out = []
+    for i, turn in enumerate(turns, 1):
+        if not isinstance(turn, dict):
+            return f"{schema} turn {i}: expected an object, got {type(turn).__name__}"
+        role = turn.get(role_key)
+        role = SHAREGPT_ROLES.get(role) if schema == "conversations" else role
+        if role not in ("system", "user", "assistant"):
+            known = SHAREGPT_ROLES if schema == "conversations" else ("system", "user", "assistant")
+            return (f"{schema} turn {i}: unknown {role_key} {turn.get(role_key)!r} "
+                    f"(expected {', '.join(known)})")
+        problem = _text_problem(turn.get(text_key), required=True)
+        if problem:
+            return f"{schema} turn {i} ({role}): {text_key} {problem}"
+        out.append({"role": role, "content": turn[text_key]})
+    return _order_problem(out, schema) or out
+
+
+def _order_problem(turns: list[dict], schema: str) -> str | None:
+    body = turns[1:] if turns[0]["role"] == "system" else turns
+    for i, turn in enumerate(body):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if turn["role"] != expected:
+            number = i + 1 + (len(turns) - len(body))
+            return f"{schema} turn {number}: expected a {expected} turn, got {turn['role']}"
+    if not body or body[-1]["role"] != "assistant":
+        return f"{schema}: the conversation ends without an assistant turn"
+    return None
 
 
 def _text_problem(value: Any, required: bool) -> str | None:
@@ -189,22 +265,21 @@ def _text_problem(value: Any, required: bool) -> str | None:
 
 
 def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: bool,
-              report: DataReport) -> list[Example]:
+              report: DataReport, schema: str | None = None) -> list[Example]:
     """Validate and render rows, drop exact duplicates; DataError on invalid rows unless skipped."""
     report.total_rows = len(rows)
-    schema = detect_schema(rows, source)
+    schema = schema or detect_schema(rows, source)
     examples: list[Example] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple] = set()
     for number, row in enumerate(rows, 1):
         result = to_example(row, getattr(row, "row", number), schema, template_name)
         if isinstance(result, str):
             report.bad_rows.append((getattr(row, "row", number), result))
             continue
-        key = (result.prompt, result.completion)
-        if key in seen:
+        if result.key in seen:
             report.duplicates += 1
             continue
-        seen.add(key)
+        seen.add(result.key)
         examples.append(result)
     if report.bad_rows and not skip_bad_rows:
         raise DataError(
@@ -212,59 +287,3 @@ def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: b
             f"{report.bad_summary()}\nFix them, or pass --skip-bad-rows to drop them."
         )
     return examples
-
-
-# ----------------------------------------------------------------------------- tokenising
-
-def tokenize_example(ex: Example, tokenizer, add_eos: bool) -> tuple[list[int], list[int]]:
-    """(input_ids, completion_mask): prompt with the tokenizer's specials (BOS on Llama), answer
-    without, EOS appended when ``add_eos``. mask 1 marks tokens the loss sees."""
-    prompt_ids = tokenizer(ex.prompt, add_special_tokens=True)["input_ids"]
-    answer_ids = tokenizer(ex.completion, add_special_tokens=False)["input_ids"]
-    if add_eos and tokenizer.eos_token_id is not None:
-        answer_ids = answer_ids + [tokenizer.eos_token_id]
-    return prompt_ids + answer_ids, [0] * len(prompt_ids) + [1] * len(answer_ids)
-
-
-def tokenize_examples(examples: list[Example], tokenizer, *, cutoff_len: int, add_eos: bool,
-                      too_long: str, report: DataReport) -> dict[str, list]:
-    """Columns ``input_ids`` and ``completion_mask``, applying the cutoff policy.
-
-    Rows whose prompt alone fills the cutoff leave no answer to learn from and are dropped in
-    both modes (counted as dropped)."""
-    columns: dict[str, list] = {"input_ids": [], "completion_mask": []}
-    for ex in examples:
-        ids, mask = tokenize_example(ex, tokenizer, add_eos)
-        if len(ids) > cutoff_len:
-            report.too_long += 1
-            if too_long == "drop" or not any(mask[:cutoff_len]):
-                report.dropped_too_long += 1
-                continue
-            report.truncated += 1
-            ids, mask = ids[:cutoff_len], mask[:cutoff_len]
-        columns["input_ids"].append(ids)
-        columns["completion_mask"].append(mask)
-    report.kept = len(columns["input_ids"])
-    if not report.kept:
-        raise DataError(
-            f"{report.source}: no trainable rows left: {report.too_long} of {len(examples)} "
-            f"rows are longer than cutoff_len={cutoff_len} tokens and were dropped. Raise "
-            "--cutoff-len, use too_long: truncate, or shorten the prompts."
-        )
-    return columns
-
-
-def prepare_dataset(config, tokenizer):
-    """Load, validate and tokenise ``config.data``. Returns (datasets.Dataset, DataReport)."""
-    import datasets
-
-    report = DataReport(source=config.data)
-    rows = load_rows(config.data, config.data_split)
-    if not rows:
-        raise DataError(f"{config.data}: the dataset is empty")
-    examples = normalise(rows, config.data, config.prompt_template, config.skip_bad_rows, report)
-    columns = tokenize_examples(
-        examples, tokenizer, cutoff_len=config.cutoff_len, add_eos=config.add_eos_token,
-        too_long=config.too_long, report=report,
-    )
-    return datasets.Dataset.from_dict(columns), report

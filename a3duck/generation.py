@@ -145,28 +145,33 @@ def build_chat_prompt(template: Template, tokenizer, message: str, history=(),
                       budget: int = 4096) -> ChatPrompt:
     """Render earlier turns + the new message with ``template`` within ``budget`` tokens.
 
-    Each turn is rendered exactly as the adapter was trained (one template per turn). Oldest
-    turns go first; if the message alone is too long, its beginning is cut.
+    The whole conversation is rendered exactly as the adapter was trained (the template's
+    ``render_messages``: alpaca one instruction per turn, chat the tokenizer's chat template).
+    Oldest turns go first; if the message alone is too long, its beginning is cut.
     """
-    turns = [template.render(u) + a.strip() + "\n\n" for u, a in pair_history(history)]
-    current = template.render(message)
+    def encode(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=template.add_special_tokens)["input_ids"]
+
+    pairs = pair_history(history)
     dropped = 0
     while True:
-        text = "".join(turns[dropped:]) + current
-        ids = tokenizer(text)["input_ids"]
-        if len(ids) <= budget or dropped == len(turns):
+        turns = [{"role": role, "content": text} for pair in pairs[dropped:]
+                 for role, text in zip(("user", "assistant"), pair)]
+        text = template.render_messages([*turns, {"role": "user", "content": message}])
+        ids = encode(text)
+        if len(ids) <= budget or dropped == len(pairs):
             break
         dropped += 1
     if len(ids) <= budget:
         return ChatPrompt(text, ids, dropped_turns=dropped)
-    frame = len(tokenizer(template.render(""))["input_ids"])
+    frame = len(encode(template.render("")))
     msg_ids = tokenizer(message, add_special_tokens=False)["input_ids"]
     keep = max(1, budget - frame - 8)  # 8 tokens of slack: re-tokenising can merge differently
     if frame + 1 > budget:
         raise InputError(f"the context window ({budget} tokens) is too small for the template")
     trimmed = tokenizer.decode(msg_ids[-keep:], skip_special_tokens=True)
     text = template.render(trimmed)
-    ids = tokenizer(text)["input_ids"][-budget:]
+    ids = encode(text)[-budget:]
     return ChatPrompt(text, ids, dropped_turns=dropped,
                       trimmed_tokens=max(0, len(msg_ids) - keep))
 

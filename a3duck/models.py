@@ -19,6 +19,7 @@ import torch
 from a3duck import embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
 from a3duck.errors import AdapterMismatchError, ModelError
+from a3duck.prompts import ALPACA_NAME, AUTO_NAME
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,14 @@ def adapter_train_config(adapter: str, revision: str | None = None):
 
     config_file = resolve_adapter(adapter, revision) / CONFIG_FILENAME
     return load_config(config_file) if config_file.is_file() else None
+
+
+def adapter_template(adapter: str | None, revision: str | None = None) -> str:
+    """The prompt template an adapter was trained with (alpaca for other or no adapters, and
+    for a3duck adapters older than the ``auto`` default)."""
+    trained = adapter_train_config(adapter, revision) if adapter else None
+    name = trained.prompt_template if trained else ALPACA_NAME
+    return ALPACA_NAME if name == AUTO_NAME else name
 
 
 def _trained_quantized(adapter: str) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from a3duck import data as data_mod
+from a3duck import dataset as dataset_mod
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
 from a3duck.errors import TrainingError
@@ -92,8 +92,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     tokenizer = models.load_tokenizer(base_path)
-    dataset, report = data_mod.prepare_dataset(config, tokenizer)
-    log.info("data: %s", report.summary())
+    dataset, report, template = dataset_mod.prepare_dataset(config, tokenizer)
+    config = config.replace(prompt_template=template)  # what the adapter records: never auto
+    log.info("data (%s template): %s", template, report.summary())
     model = _build_model(config, base_path, quant)
     trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints)
     metrics = MetricsCallback()

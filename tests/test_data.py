@@ -5,6 +5,7 @@ import json
 import pytest
 
 from a3duck import data as D
+from a3duck import dataset as DS
 from a3duck.config import TrainConfig
 
 
@@ -14,7 +15,8 @@ def write_jsonl(path, rows):
 
 
 def prepare(path, tokenizer, **kw):
-    return D.prepare_dataset(TrainConfig(data=str(path), **kw), tokenizer)
+    ds, report, _ = DS.prepare_dataset(TrainConfig(data=str(path), **kw), tokenizer)
+    return ds, report
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +94,9 @@ def test_too_long_rows_truncate_or_drop(tmp_path, tok):
 
 def test_completion_mask_and_eos(tok):
     ex = D.Example(prompt="### Instruction:\nHi\n\n### Response:\n", completion="hello", row=1)
-    ids, mask = D.tokenize_example(ex, tok, add_eos=True)
+    ids, mask = DS.tokenize_example(ex, tok, add_eos=True)
     prompt_ids = tok(ex.prompt)["input_ids"]
     assert ids[0] == tok.bos_token_id and ids[: len(prompt_ids)] == prompt_ids
     assert ids[-1] == tok.eos_token_id and mask == [0] * len(prompt_ids) + [1] * (len(ids) - len(prompt_ids))
-    ids2, _ = D.tokenize_example(ex, tok, add_eos=False)
+    ids2, _ = DS.tokenize_example(ex, tok, add_eos=False)
     assert ids2 == ids[:-1]

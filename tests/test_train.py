@@ -37,11 +37,11 @@ def tiny_config(tiny_llama_dir, data_file, out, **kw):
 
 
 def build_trainer(config):
-    from a3duck import data as D
+    from a3duck import dataset as D
     from a3duck.train import _build_model, _build_trainer
 
     tok = models.load_tokenizer(config.base_model)
-    ds, _ = D.prepare_dataset(config, tok)
+    ds, _, _ = D.prepare_dataset(config, tok)
     model = _build_model(config, config.base_model)
     return _build_trainer(config, model, tok, ds, Path(config.output_dir) / "ck"), tok
 

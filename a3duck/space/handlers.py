@@ -179,7 +179,8 @@ def compare_handler(rt: Runtime):
         extra = check_message(context, "input") if (context or "").strip() else None
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=0.9, top_k=50, repetition_penalty=1.1)
-        prompt_ids = rt.tokenizer(rt.template.render(text, extra))["input_ids"]
+        prompt_ids = rt.tokenizer(rt.template.render(text, extra),
+                                  add_special_tokens=rt.template.add_special_tokens)["input_ids"]
         if len(prompt_ids) >= rt.info.context_window:
             raise InputError(
                 f"the prompt is {len(prompt_ids)} tokens; the context window is "

@@ -217,7 +217,8 @@ class Runtime:
             device = "cuda" if torch.cuda.is_available() else None
         model, tokenizer = models.load(config.base_model, config.adapter, dtype=dtype,
                                        device=device, revision=config.revision)
-        template = get_template(_template_name(config))
+        template = get_template(models.adapter_template(config.adapter, config.revision),
+                                tokenizer)
         trainable, total = _adapter_params(model)
         if config.merge and config.adapter:
             model = model.merge_and_unload().eval()
@@ -238,16 +239,6 @@ class Runtime:
         log.info("serving %s + %s (%s on %s)", info.base_model, info.adapter, info.dtype,
                  info.device)
         return cls(model, tokenizer, template, info)
-
-
-def _template_name(config: ServeConfig) -> str:
-    """The template recorded in the adapter's a3duck_config.yaml (alpaca when absent)."""
-    if not config.adapter:
-        return "alpaca"
-    from a3duck.models import adapter_train_config
-
-    trained = adapter_train_config(config.adapter, config.revision)
-    return trained.prompt_template if trained else "alpaca"
 
 
 def _adapter_params(model) -> tuple[int, int]:

@@ -1,0 +1,138 @@
+"""Where training data comes from: one file or Hub id, or a mixture of several sources.
+
+``data:`` in a recipe is a string (one source, read as it is) or a list of sources, each a
+string or a mapping::
+
+    data:
+      - path: garage-bAInd/Open-Platypus          # a file or a Hub dataset id
+        weight: 0.5                               # sampling probability (or `epochs: 2`)
+      - path: Open-Orca/OpenOrca
+        split: train
+        columns: {system: system_prompt, user: question, assistant: response}
+        weight: 0.5
+
+``columns`` maps the fields of a known schema onto the source's own columns (``field: column``):
+instruction/input/output (or response), prompt/completion, messages, conversations, or
+system/user/assistant (one turn each, making a conversation). With weights, every draw picks a
+source with that probability (seeded) and takes that source's next row in a shuffled order; the
+mixture has as many rows as all sources together kept. With ``epochs`` (default 1) every row of a
+source is used that many times (a fraction draws a seeded random part).
+
+This module imports nothing heavy: the config validates ``data`` with :func:`parse_sources`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from a3duck.errors import ConfigError
+
+TURN_FIELDS = ("system", "user", "assistant")
+SCHEMA_FIELDS = ("instruction", "input", "output", "response", "prompt", "completion",
+                 "messages", "conversations", *TURN_FIELDS)
+SOURCE_KEYS = ("path", "split", "columns", "weight", "epochs")
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str
+    split: str = "train"
+    columns: dict[str, str] | None = None  # schema field -> the source's column
+    weight: float | None = None  # sampling probability (normalised over the sources)
+    epochs: float | None = None  # passes over this source (default 1)
+
+    @property
+    def label(self) -> str:
+        return self.path if self.split == "train" else f"{self.path} ({self.split})"
+
+
+def parse_sources(data: Any, default_split: str = "train") -> list[Source]:
+    """The sources of ``data`` (string or list); ConfigError naming every problem."""
+    if isinstance(data, str):
+        return [Source(path=data, split=default_split)]
+    if not isinstance(data, list) or not data:
+        raise ConfigError("data must be a file, a Hub dataset id, or a non-empty list of sources")
+    sources, problems = [], []
+    for i, item in enumerate(data, 1):
+        try:
+            sources.append(_source(item, default_split))
+        except ConfigError as exc:
+            problems.append(f"data source {i}: {exc}")
+    weighted = [s.weight is not None for s in sources]
+    if any(weighted) and not all(weighted):
+        problems.append("data: give every source a weight, or none (use epochs instead)")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return sources
+
+
+def _source(item: Any, default_split: str) -> Source:
+    if isinstance(item, str):
+        return Source(path=item, split=default_split)
+    if not isinstance(item, dict):
+        raise ConfigError(f"expected a path or a mapping, got {type(item).__name__}")
+    unknown = sorted(set(item) - set(SOURCE_KEYS))
+    if unknown or not isinstance(item.get("path"), str) or not item["path"]:
+        raise ConfigError(f"needs a `path` and only the keys {', '.join(SOURCE_KEYS)}"
+                          + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    if item.get("weight") is not None and item.get("epochs") is not None:
+        raise ConfigError("give weight or epochs, not both")
+    for key in ("weight", "epochs"):
+        value = item.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value <= 0):
+            raise ConfigError(f"{key} must be a number > 0, got {value!r}")
+    columns = item.get("columns")
+    if columns is not None:
+        if not isinstance(columns, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in columns.items()):
+            raise ConfigError("columns must map schema fields to column names")
+        bad = sorted(set(columns) - set(SCHEMA_FIELDS))
+        if bad:
+            raise ConfigError(f"unknown schema field(s) in columns: {', '.join(bad)}; known: "
+                              f"{', '.join(SCHEMA_FIELDS)}")
+    return Source(path=item["path"], split=str(item.get("split") or default_split),
+                  columns=columns, weight=item.get("weight"), epochs=item.get("epochs"))
+
+
+def map_columns(row: Any, columns: dict[str, str] | None) -> Any:
+    """A row renamed onto a known schema; system/user/assistant fields become ``messages``."""
+    if not columns or not isinstance(row, dict):
+        return row
+    mapped = {field: row.get(column) for field, column in columns.items()}
+    if not set(mapped) & set(TURN_FIELDS):
+        return mapped
+    turns = [{"role": role, "content": mapped.pop(role)} for role in TURN_FIELDS if role in mapped]
+    # An empty system prompt (most OpenOrca rows) is no turn at all.
+    turns = [t for t in turns if not (t["role"] == "system" and t["content"] in (None, ""))]
+    return {**mapped, "messages": turns}
+
+
+def mixture_order(sizes: list[int], sources: list[Source], seed: int,
+                  draws: int | None = None) -> list[tuple[int, int]]:
+    """(source index, row index) of every row of the mixture, deterministic for ``seed``."""
+    rng = random.Random(seed)
+    if sources and sources[0].weight is not None:
+        return _weighted(sizes, [s.weight for s in sources], rng,
+                         sum(sizes) if draws is None else draws)
+    order: list[tuple[int, int]] = []
+    for i, (size, src) in enumerate(zip(sizes, sources)):
+        epochs = 1.0 if src.epochs is None else float(src.epochs)
+        rows = list(range(size)) * int(epochs)
+        rows += sorted(rng.sample(range(size), round((epochs - int(epochs)) * size)))
+        order += [(i, r) for r in rows]
+    return order
+
+
+def _weighted(sizes: list[int], weights: list[float], rng: random.Random,
+              draws: int) -> list[tuple[int, int]]:
+    live = [i for i, n in enumerate(sizes) if n]
+    queues: dict[int, list[int]] = {i: [] for i in live}
+    order = []
+    for src in rng.choices(live, weights=[weights[i] for i in live], k=draws) if live else []:
+        if not queues[src]:  # a fresh shuffled pass over this source
+            queues[src] = rng.sample(range(sizes[src]), sizes[src])
+        order.append((src, queues[src].pop()))
+    return order
