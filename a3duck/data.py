@@ -248,7 +248,8 @@ def _order_problem(turns: list[dict], schema: str) -> str | None:
         expected = "user" if i % 2 == 0 else "assistant"
         if turn["role"] != expected:
             number = i + 1 + (len(turns) - len(body))
-            return f"{schema} turn {number}: expected a {expected} turn, got {turn['role']}"
+            return (f"{schema} turn {number}: expected {'a' if i % 2 == 0 else 'an'} "
+                    f"{expected} turn, got {turn['role']}")
     if not body or body[-1]["role"] != "assistant":
         return f"{schema}: the conversation ends without an assistant turn"
     return None

@@ -21,6 +21,7 @@ from a3duck import __version__
 from a3duck.config import CONFIG_FILENAME, atomic_write_text
 from a3duck.errors import A3DuckError
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
+from a3duck.sources import parse_sources
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +117,16 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
     base = adapter_cfg.get("base_model_name_or_path") or ""
     config = _read_yaml(adapter_dir / CONFIG_FILENAME)
     eval_raw = load_eval_results(eval_results, adapter_dir, base)
-    data_name = str(config.get("data", "")) if config else ""
+    sources = _data_sources(config)
     return {
         "repo_id": repo_id, "base_model": base, "a3duck_version": __version__,
         "params": parameter_counts(adapter_dir, base),
         "target_modules": _names(adapter_cfg.get("target_modules")),
         "feedforward_modules": _names(adapter_cfg.get("feedforward_modules")),
         "hyperparameters": hyperparameters(config),
-        "dataset": _display_dataset(data_name), "datasets": [data_name] if is_hub_id(data_name)
-        else [],
+        "dataset": ", ".join(_display_dataset(s) for s in sources) or None,
+        "datasets": [s for s in sources if is_hub_id(s)],
+        "template": (config or {}).get("prompt_template", "alpaca"),
         "train": _train_metrics(adapter_dir), "data_report": _data_report(adapter_dir),
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
@@ -139,9 +141,18 @@ def is_hub_id(name: str) -> bool:
         r"\.(jsonl?|parquet|csv|txt)$", name) and not name.startswith(".")
 
 
-def _display_dataset(name: str) -> str | None:
-    if not name:
-        return None
+def _data_sources(config: dict | None) -> list[str]:
+    """The paths of the recorded ``data`` (one source, or every source of a mixture)."""
+    data = (config or {}).get("data")
+    if not data:
+        return []
+    try:
+        return [s.path for s in parse_sources(data)]
+    except A3DuckError:
+        return [str(data)]
+
+
+def _display_dataset(name: str) -> str:
     return name if is_hub_id(name) else f"{Path(name).name} (a local file)"
 
 
