@@ -1,16 +1,20 @@
 """Base vs adapter on held-out prompts: greedy answers side by side, with two scores.
 
 - ``exact``: the answer equals the reference (whitespace-normalised);
-- ``format``: when the reference is a JSON object, the answer is one too, with the same keys
-  (the demo data's learnable skill: a fixed machine-readable answer format);
-- ``correct``: the reference's value (its ``answer`` field for JSON) appears in the answer,
-  case-insensitively, so a right answer in free prose counts for the base model too.
+- ``format``: the answer has the reference's shape. A reference with its key answer in
+  ``**bold**`` (the demo data's learnable style): the answer is one short line (at most twice the
+  reference's length) with exactly one bold span. A JSON-object reference: a JSON object with
+  the same keys;
+- ``correct``: the reference's key answer (its bold span, or its JSON ``answer`` field, else the
+  whole reference) appears in the answer, case-insensitively, so a right answer in free prose
+  counts for the base model too.
 One model is in memory; the base's answers come from PEFT's ``disable_adapter()``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from contextlib import nullcontext
 
 import torch
@@ -51,11 +55,20 @@ def generate_answer(model, tokenizer, prompt: str, template, max_new_tokens: int
     return template.response_of(text)
 
 
+BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
 def score(answer: str, reference: str) -> dict[str, bool]:
     exact = " ".join(answer.split()) == " ".join(reference.split())
     ref_obj, ans_obj = _json_object(reference), _json_object(answer)
-    fmt = ref_obj is not None and ans_obj is not None and set(ref_obj) == set(ans_obj)
-    value = str(ref_obj.get("answer", reference)) if ref_obj else reference
+    bold = BOLD.findall(reference)
+    if ref_obj is not None:
+        fmt = ans_obj is not None and set(ref_obj) == set(ans_obj)
+        value = str(ref_obj.get("answer", reference))
+    else:
+        fmt = bool(bold) and len(BOLD.findall(answer)) == 1 and "\n" not in answer.strip() \
+            and len(answer) <= 2 * len(reference)
+        value = bold[0] if bold else reference
     correct = value.strip().lower() in answer.lower()
     return {"exact": exact, "format": fmt, "correct": correct}
 

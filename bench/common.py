@@ -122,6 +122,10 @@ def vocab_size(args, tokenizer) -> int | None:
 # ----------------------------------------------------------------------------- data
 
 def _instruction_row(row: dict) -> dict | None:
+    """An Alpaca-schema row; a conversation gives its last user turn and answer."""
+    turns = row.get("messages")
+    if isinstance(turns, list) and len(turns) >= 2:
+        row = {"instruction": turns[-2].get("content"), "output": turns[-1].get("content")}
     answer = row.get("output") or row.get("response")
     if not row.get("instruction") or not answer:
         return None

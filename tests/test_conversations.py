@@ -156,3 +156,28 @@ def test_space_history_uses_the_chat_template(smol_tok):
         [*history, {"role": "user", "content": "And of Italy?"}], tokenize=False,
         add_generation_prompt=True)
     assert prompt.input_ids == smol_tok(prompt.text, add_special_tokens=False)["input_ids"]
+
+
+def test_packed_multi_turn_rows_equal_rows_one_by_one(tiny_llama_dir, tmp_path):
+    import torch
+    from test_train import build_trainer, per_token_losses, tiny_config
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    rows = [{"messages": [{"role": "user", "content": f"Say {i}."},
+                          {"role": "assistant", "content": f"{i} {i}"},
+                          {"role": "user", "content": "Again."},
+                          {"role": "assistant", "content": f"{i} {i} {i}"}]} for i in range(3)]
+    data = write_jsonl(tmp_path / "c.jsonl", rows)
+    trainer, tok = build_trainer(tiny_config(tiny_llama_dir, data, tmp_path, cutoff_len=256))
+    rows = [trainer.train_dataset[i] for i in range(3)]
+    packed = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)(rows)
+    single = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        got = per_token_losses(model, packed["input_ids"], packed["labels"], packed["position_ids"])
+        ref = torch.cat([per_token_losses(model, b["input_ids"], b["labels"])
+                         for b in (single([r]) for r in rows)])
+    # two answers (with EOS) per row are labelled, the prompts between them are not
+    assert got.shape == ref.shape and torch.allclose(got, ref, atol=1e-5)
+    labels = packed["labels"][0].tolist()
+    assert sum(1 for t in labels if t == tok.eos_token_id) == 6

@@ -1,9 +1,12 @@
 """Generate the demo data (written for this project; deterministic; run from the repo root).
 
-Task: answer short factual questions with a fixed machine-readable format, a JSON object
-``{"answer": "..."}``. A 135M model cannot learn many new facts in a few CPU minutes, but it can
-learn an answer format: the held-out set measures format compliance and exact answers.
-Rows follow the Open-Platypus schema (instruction, input, output, data_source).
+Skill: answer short factual questions in one sentence with the key answer in **bold** ("The
+capital of Peru is **Lima**."), also in follow-up turns ("And of Chile?"). The base chat model
+tends to ramble; the adapter answers crisply, and a chat UI shows the bold answer. A 135M model
+cannot learn many new facts in a few CPU minutes, but it can learn a style: `a3duck compare`
+measures it (``format``: one short sentence with one bold answer; ``correct``: the bold answer
+appears). Rows are conversations in the ``messages`` schema (role/content), one or two
+exchanges each.
 """
 
 import json
@@ -35,37 +38,52 @@ PLURALS = {
 }
 
 
-def qa_items(rng: random.Random) -> list[tuple[str, str | None, str, str]]:
-    """(instruction, input, answer, kind) tuples covering four kinds of questions."""
+def exchanges(rng: random.Random) -> list[tuple[str, str, str, str]]:
+    """(question, follow-up question, answer sentence, kind): the follow-up is how the same
+    question is asked again later in a conversation."""
     items = []
     for country, city in CAPITALS.items():
-        items.append((f"What is the capital of {country}?", None, city, "capital"))
+        items.append((f"What is the capital of {country}?", f"And the capital of {country}?",
+                      f"The capital of {country} is **{city}**.", "capital"))
     for word, opposite in OPPOSITES.items():
-        items.append(("Give the opposite of the word.", word, opposite, "opposite"))
+        items.append((f'What is the opposite of "{word}"?', f'And the opposite of "{word}"?',
+                      f'The opposite of "{word}" is **{opposite}**.', "opposite"))
     for word, plural in PLURALS.items():
-        items.append((f"What is the plural of '{word}'?", None, plural, "plural"))
-    for _ in range(160):
+        items.append((f'What is the plural of "{word}"?', f'And of "{word}"?',
+                      f'The plural of "{word}" is **{plural}**.', "plural"))
+    for _ in range(120):
         a, b = rng.randint(2, 49), rng.randint(2, 49)
-        items.append(("Add the two numbers.", f"{a} + {b}", str(a + b), "arithmetic"))
+        items.append((f"What is {a} + {b}?", f"And {a} + {b}?", f"{a} + {b} = **{a + b}**.",
+                      "arithmetic"))
     return items
 
 
-def to_row(instruction: str, inp: str | None, answer: str) -> dict:
-    return {"instruction": instruction, "input": inp or "",
-            "output": json.dumps({"answer": answer}), "data_source": "a3duck-demo"}
+def conversations(items, rng: random.Random) -> list[dict]:
+    """One exchange per item; a third of them follow an earlier exchange of the same kind."""
+    rows = []
+    for question, _, answer, kind in items:
+        turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        if rng.random() < 1 / 3:
+            first = rng.choice([it for it in items if it[3] == kind and it[0] != question])
+            follow = next(it for it in items if it[0] == question)[1]
+            turns = [{"role": "user", "content": first[0]},
+                     {"role": "assistant", "content": first[2]},
+                     {"role": "user", "content": follow}, {"role": "assistant", "content": answer}]
+        rows.append({"messages": turns})
+    return rows
 
 
 def main() -> None:
     rng = random.Random(1234)
-    items = qa_items(rng)
+    items = exchanges(rng)
     rng.shuffle(items)
     held_out, train = items[:40], items[40:]
     out = Path(__file__).parent
-    for name, rows in (("train.jsonl", train), ("eval.jsonl", held_out)):
+    for name, part in (("train.jsonl", train), ("eval.jsonl", held_out)):
+        rows = conversations(part, rng)
         with open(out / name, "w", encoding="utf-8") as fh:
-            for instruction, inp, answer, _ in rows:
-                fh.write(json.dumps(to_row(instruction, inp, answer)) + "\n")
-    print(f"wrote {len(train)} train and {len(held_out)} held-out rows to {out}")
+            fh.writelines(json.dumps(row) + "\n" for row in rows)
+    print(f"wrote {len(train)} train and {len(held_out)} held-out conversations to {out}")
 
 
 if __name__ == "__main__":
