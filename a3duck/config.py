@@ -57,6 +57,7 @@ class TrainConfig:
     too_long: Literal["truncate", "drop"] = "truncate"  # rows over cutoff: cut (as Platypus did)
     skip_bad_rows: bool = False  # invalid rows stop the run by default; True drops and reports
     packing: bool = False  # the original did not pack; True = padding-free packing (faster)
+    streaming: bool = False  # read data as a stream (sets too big for memory); needs max_steps
 
     # --- IA3 (PEFT's Llama defaults) ---------------------------------------------------------
     target_modules: list[str] | None = None  # None = PEFT's per-architecture defaults (k,v,down)
@@ -109,7 +110,13 @@ class TrainConfig:
         if self.prompt_template not in TEMPLATE_NAMES:
             raise ConfigError(f"prompt_template must be one of {', '.join(TEMPLATE_NAMES)}, "
                               f"got {self.prompt_template!r}")
-        parse_sources(self.data, self.data_split)
+        sources = parse_sources(self.data, self.data_split)
+        if self.streaming and self.max_steps < 1:
+            raise ConfigError("streaming: true needs max_steps (a stream has no length to count "
+                              "epochs over)")
+        if self.streaming and len(sources) > 1 and sources[0].weight is None:
+            raise ConfigError("streaming a mixture needs a weight for every source (epochs "
+                              "cannot be counted on a stream)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -77,22 +77,10 @@ def tokenize_examples(examples: list[Example], tokenizer, *, cutoff_len: int, ad
     whose prompt alone fills the cutoff leave nothing to learn from and are dropped."""
     columns: dict[str, list] = {"input_ids": [], "completion_mask": []}
     for ex in examples:
-        enc = encode(ex, tokenizer, add_eos, template)
-        ids, mask = enc.ids, enc.mask
-        if len(ids) > cutoff_len:
-            report.too_long += 1
-            fits = [end for end in enc.turn_ends if end <= cutoff_len]
-            if too_long == "drop" or not any(mask[:cutoff_len]):
-                report.dropped_too_long += 1
-                continue
-            cut = fits[-1] if fits else cutoff_len
-            if fits:
-                report.cut_at_turn += 1
-            else:
-                report.truncated += 1
-            ids, mask = ids[:cut], mask[:cut]
-        columns["input_ids"].append(ids)
-        columns["completion_mask"].append(mask)
+        fitted = fit(encode(ex, tokenizer, add_eos, template), cutoff_len, too_long, report)
+        if fitted is not None:
+            columns["input_ids"].append(fitted[0])
+            columns["completion_mask"].append(fitted[1])
     report.kept = len(columns["input_ids"])
     if not report.kept:
         raise DataError(
@@ -101,6 +89,55 @@ def tokenize_examples(examples: list[Example], tokenizer, *, cutoff_len: int, ad
             "--cutoff-len, use too_long: truncate, or shorten the prompts."
         )
     return columns
+
+
+def fit(enc: Encoded, cutoff_len: int, too_long: str,
+        report: DataReport) -> tuple[list[int], list[int]] | None:
+    """(ids, mask) within the cutoff (see tokenize_examples), or None when dropped."""
+    ids, mask = enc.ids, enc.mask
+    if len(ids) <= cutoff_len:
+        return ids, mask
+    report.too_long += 1
+    fits = [end for end in enc.turn_ends if end <= cutoff_len]
+    if too_long == "drop" or not any(mask[:cutoff_len]):
+        report.dropped_too_long += 1
+        return None
+    cut = fits[-1] if fits else cutoff_len
+    if fits:
+        report.cut_at_turn += 1
+    else:
+        report.truncated += 1
+    return ids[:cut], mask[:cut]
+
+
+def prepare_stream(config, tokenizer):
+    """``config.data`` as a streaming ``datasets.IterableDataset`` (:mod:`a3duck.streaming`).
+
+    Returns (IterableDataset, DataReport filled while the stream is read, template name)."""
+    import datasets
+
+    from a3duck import streaming
+
+    streams = streaming.open_streams(config)  # fails here on a missing file or unknown schema
+    name = resolve_template_name(config.prompt_template, streaming.conversational(streams),
+                                 tokenizer)
+    template = get_template(name, tokenizer)
+    report = DataReport(source=", ".join(s.source.label for s in streams))
+
+    def rows():
+        fresh = streaming.open_streams(config)  # every pass (and every resume) starts over
+        report.sources = [s.report for s in fresh] if len(fresh) > 1 else []
+        report.total_rows, report.bad_rows, report.kept = 0, [], 0
+        for ex in streaming.examples(fresh, name, config.skip_bad_rows, config.seed, report):
+            fitted = fit(encode(ex, tokenizer, config.add_eos_token, template), config.cutoff_len,
+                         config.too_long, report)
+            if fitted is not None:
+                report.kept += 1
+                yield {"input_ids": fitted[0], "completion_mask": fitted[1]}
+
+    features = datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32")),
+                                  "completion_mask": datasets.Sequence(datasets.Value("int8"))})
+    return datasets.IterableDataset.from_generator(rows, features=features), report, name
 
 
 def read_sources(config):

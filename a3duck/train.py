@@ -92,9 +92,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     tokenizer = models.load_tokenizer(base_path)
-    dataset, report, template = dataset_mod.prepare_dataset(config, tokenizer)
+    prepare = dataset_mod.prepare_stream if config.streaming else dataset_mod.prepare_dataset
+    dataset, report, template = prepare(config, tokenizer)
     config = config.replace(prompt_template=template)  # what the adapter records: never auto
-    log.info("data (%s template): %s", template, report.summary())
+    if not config.streaming:  # a stream is counted while it is read (the report at the end)
+        log.info("data (%s template): %s", template, report.summary())
     model = _build_model(config, base_path, quant)
     trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints)
     metrics = MetricsCallback()
