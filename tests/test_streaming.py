@@ -55,3 +55,33 @@ def test_resume_continues_the_stream(tiny_llama_dir, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     steps = json.loads((resumed / "train_metrics.json").read_text())["steps"]
     assert steps == 2
+
+
+def python_peak(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_stream_memory_stays_flat_at_ten_times_the_rows(sp_tokenizer_dir, tmp_path):
+    """Python-heap peak while reading + validating + tokenising every row: flat for the stream,
+    growing with the rows in memory. (Process RSS: bench/stream_memory.py, docs/recipes.md.)"""
+    from a3duck import dataset
+    from a3duck.models import load_tokenizer
+
+    tok = load_tokenizer(str(sp_tokenizer_dir))
+    peaks = {}
+    for n in (100, 1000):
+        data = write_jsonl(tmp_path / f"{n}.jsonl", repeat_rows(n))
+        config = TrainConfig(data=str(data), streaming=True, max_steps=1)
+        stream, report, _ = dataset.prepare_stream(config, tok)
+        peaks["stream", n] = python_peak(lambda: sum(len(r["input_ids"]) for r in stream))
+        assert report.kept == n
+        peaks["memory", n] = python_peak(lambda: dataset.prepare_dataset(config, tok))
+    assert peaks["stream", 1000] < 1.5 * peaks["stream", 100]
+    assert peaks["memory", 1000] > 5 * peaks["memory", 100]
