@@ -39,7 +39,7 @@ prompt_ids = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if not
 answer_ids = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if m]
 print("---- prompt (labels -100, no loss) ----")
 print(tokenizer.decode(prompt_ids))
-print("---- answer (the loss sees these tokens; EOS because add_eos_token) ----")
+print("---- answers (the loss sees every assistant turn and its end-of-turn token) ----")
 print(repr(tokenizer.decode(answer_ids)))"""),
     ("md", "## 2. Train an IA3 adapter (a few steps of the demo recipe)"),
     ("code", """from a3duck.train import train
