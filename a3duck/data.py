@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from a3duck.errors import DataError
-from a3duck.prompts import ALPACA_NAME, CHAT_NAME, get_template, user_text
+from a3duck.prompts import CHAT_NAME, get_template, user_text
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")

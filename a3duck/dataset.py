@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from a3duck.data import DataError, DataReport, Example, detect_schema, is_conversational, \
-    load_rows, normalise
+from a3duck.data import (
+    DataError,
+    DataReport,
+    Example,
+    detect_schema,
+    is_conversational,
+    load_rows,
+    normalise,
+)
 from a3duck.prompts import CHAT_NAME, get_template, resolve_template_name
 from a3duck.sources import map_columns, mixture_order, parse_sources
 

@@ -20,8 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from a3duck.data import FILE_SUFFIXES, DataError, DataReport, _BadRow, detect_schema, \
-    is_conversational, to_example
+from a3duck.data import (
+    FILE_SUFFIXES,
+    DataError,
+    DataReport,
+    _BadRow,
+    detect_schema,
+    is_conversational,
+    to_example,
+)
 from a3duck.sources import Source, map_columns, parse_sources
 
 PEEK_ROWS = 100  # rows read ahead to detect each source's schema

@@ -23,10 +23,9 @@ import common  # noqa: F401 - puts the repository first on sys.path, Hub offline
 
 def write_rows(path: Path, n: int) -> None:
     with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"instruction": f"Explain item {i} of the list in two sentences.",
-                                 "input": "", "output": f"Item {i} is " + "a small detail. " * 12})
-                     + "\n")
+        fh.writelines(json.dumps({"instruction": f"Explain item {i} of the list in two sentences.",
+                                  "input": "", "output": f"Item {i} is " + "a small detail. " * 12})
+                      + "\n" for i in range(n))
 
 
 def measure(mode: str, rows: int, tokenizer: str) -> dict:

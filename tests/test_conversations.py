@@ -1,6 +1,5 @@
 """Conversational data: messages / ShareGPT schemas, validation, the chat template and its mask."""
 
-import json
 
 import pytest
 from conftest import write_jsonl

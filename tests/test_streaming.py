@@ -1,8 +1,6 @@
 """Streaming data: validated and tokenised on the fly, packed, max_steps required, resumable."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def stream_config(tiny_llama_dir, data, out, **kw):
-    base = dict(base_model=str(tiny_llama_dir), data=str(data), output_dir=str(out),
-                streaming=True, max_steps=4, learning_rate=5e-2, warmup_steps=0, batch_size=2,
-                micro_batch_size=2, cutoff_len=128, save_steps=2, precision="fp32",
-                device="cpu", lr_scheduler="constant", add_eos_token=True, packing=True)
-    base.update(kw)
-    return TrainConfig(**base)
+    base = {"base_model": str(tiny_llama_dir), "data": str(data), "output_dir": str(out),
+            "streaming": True, "max_steps": 4, "learning_rate": 5e-2, "warmup_steps": 0,
+            "batch_size": 2, "micro_batch_size": 2, "cutoff_len": 128, "save_steps": 2,
+            "precision": "fp32", "device": "cpu", "lr_scheduler": "constant",
+            "add_eos_token": True, "packing": True}
+    return TrainConfig(**(base | kw))
 
 
 def test_streaming_needs_max_steps_and_weights():
@@ -80,8 +78,8 @@ def test_stream_memory_stays_flat_at_ten_times_the_rows(sp_tokenizer_dir, tmp_pa
         data = write_jsonl(tmp_path / f"{n}.jsonl", repeat_rows(n))
         config = TrainConfig(data=str(data), streaming=True, max_steps=1)
         stream, report, _ = dataset.prepare_stream(config, tok)
-        peaks["stream", n] = python_peak(lambda: sum(len(r["input_ids"]) for r in stream))
+        peaks["stream", n] = python_peak(lambda s=stream: sum(len(r["input_ids"]) for r in s))
         assert report.kept == n
-        peaks["memory", n] = python_peak(lambda: dataset.prepare_dataset(config, tok))
+        peaks["memory", n] = python_peak(lambda c=config: dataset.prepare_dataset(c, tok))
     assert peaks["stream", 1000] < 1.5 * peaks["stream", 100], peaks
     assert peaks["memory", 1000] > 5 * peaks["memory", 100], peaks
