@@ -43,3 +43,13 @@ def test_multi_turn_jsonl_trains_with_the_chat_template(embedded_model_dir, tmp_
     assert (report["total_rows"], report["kept"], report["invalid_rows"]) == (4, 4, 0)
     metrics = json.loads((adapter / "train_metrics.json").read_text())
     assert metrics["steps"] == 1 and 0 < metrics["final_loss"] < 10
+    if make_row is messages_row:  # the Space and compare render with the recorded template
+        from a3duck.generation import build_chat_prompt
+        from a3duck.space.runtime import Runtime, ServeConfig
+
+        rt = Runtime.load(ServeConfig(adapter=str(adapter), device="cpu", dtype="fp32"))
+        history = [{"role": "user", "content": TURNS[0][0]},
+                   {"role": "assistant", "content": TURNS[0][1]}]
+        prompt = build_chat_prompt(rt.template, rt.tokenizer, TURNS[1][0], history)
+        assert rt.info.template == "chat" and prompt.text.endswith(
+            "<|im_start|>user\nAnd of Chile?<|im_end|>\n<|im_start|>assistant\n")

@@ -235,7 +235,8 @@ class Runtime:
         )
         from a3duck.generation import stop_criterion
 
-        stop_criterion(tokenizer, tuple(template.stop_markers))  # built once, before visitors
+        if template.stop_markers:  # chat stops at the end-of-turn token (EOS), not at text
+            stop_criterion(tokenizer, tuple(template.stop_markers))  # built once, before visitors
         log.info("serving %s + %s (%s on %s)", info.base_model, info.adapter, info.dtype,
                  info.device)
         return cls(model, tokenizer, template, info)
