@@ -6,8 +6,9 @@ path: a bad row stops the run, or is skipped and counted with ``skip_bad_rows``)
 ``datasets``' own streaming. TRL packs the stream as it comes. A stream has no length, so
 ``max_steps`` is required (checked by the config); a mixture needs weights (each draw picks a
 source with its probability, seeded; a source that runs out starts over). Exact duplicates are
-not removed (that would need every row in memory). Resuming skips the batches already trained
-on (the Trainer's data skip), so the run continues the stream where it stopped.
+not removed (that would need every row in memory). Resuming continues the stream where it
+stopped: the Trainer reads past the batches already trained on (without training on them), so
+the data order equals an uninterrupted run's, at the cost of reading those rows again.
 """
 
 from __future__ import annotations
