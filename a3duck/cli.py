@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("a3duck.train", "train an IA3 adapter from a YAML recipe plus overrides"),
     "compare": ("a3duck.commands", "answer held-out prompts with base and adapter side by side"),
     "merge": ("a3duck.commands", "fold an IA3 adapter into its base; write a standalone model"),
+    "mix": ("a3duck.commands_mix", "combine IA3 adapters of one base into a new adapter"),
     "eval": ("a3duck.evaluation.cli", "Open LLM Leaderboard v1 suite for base and/or adapter"),
     "check-contamination": ("a3duck.evaluation.contamination",
                             "find training rows that duplicate benchmark questions"),

@@ -20,6 +20,7 @@ import yaml
 from a3duck.errors import ConfigError
 
 CONFIG_FILENAME = "a3duck_config.yaml"
+MIX_KEY = "mix"  # a3duck_config.yaml of a mixed adapter (a3duck mix): its sources and weights
 
 
 
@@ -140,6 +141,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: a recipe must be a YAML mapping of config fields")
+    raw.pop(MIX_KEY, None)  # how a mixed adapter was made; not a training setting
     return from_dict(raw, source=str(p))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from a3duck import __version__
-from a3duck.config import CONFIG_FILENAME, atomic_write_text
+from a3duck.config import CONFIG_FILENAME, MIX_KEY, atomic_write_text
 from a3duck.errors import A3DuckError
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
 
@@ -128,6 +128,7 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "train": _train_metrics(adapter_dir), "data_report": _data_report(adapter_dir),
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
+        "mix": (config or {}).get(MIX_KEY),
         "references": reference_rows(), "plots": sorted(
             p.relative_to(adapter_dir).as_posix() for p in adapter_dir.glob("plots/*.png")),
     }
