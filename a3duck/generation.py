@@ -268,9 +268,23 @@ def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
     start = time.perf_counter()
     streamer, progress, thread, failures = _start_generation(
         model, tokenizer, input_ids, settings, stop_markers, timeout)
+
+    def close() -> tuple[int, BaseException | None]:
+        progress.cancel.set()
+        thread.join()
+        return progress.new_tokens, failures[0] if failures else None
+
+    yield from follow_stream(streamer, close, settings, stop_markers, stats, start)
+
+
+def follow_stream(pieces: Iterator[str], close, settings: Settings, stop_markers: Sequence[str],
+                  stats: Stats, start: float) -> Iterator[str]:
+    """The visible answer growing from streamed text ``pieces``; ``close()`` cancels what is
+    left of the generation and returns (number of new tokens, its failure or None).
+    Shared by :func:`stream_generate` and the Space's batch scheduler."""
     text, shown, stopped = "", "", False
     try:
-        for piece in streamer:
+        for piece in pieces:
             if piece and stats.first_token_seconds is None:
                 stats.first_token_seconds = time.perf_counter() - start
             text += piece
@@ -280,15 +294,13 @@ def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
             if stopped:
                 break
     finally:
-        progress.cancel.set()
-        thread.join()
+        stats.new_tokens, failure = close()
         stats.seconds = time.perf_counter() - start
-        stats.new_tokens = progress.new_tokens
-    if failures:
-        raise failures[0]
+    if failure is not None:
+        raise failure
     # The stream has ended: a held-back tail that did not become a marker is shown after all.
     final = shown if stopped else truncate_at_stop(text, tuple(stop_markers)).rstrip()
     stats.stopped_by = "stop marker" if stopped or final != text.rstrip() else (
-        "length" if progress.new_tokens >= settings.max_new_tokens else "end of text")
+        "length" if stats.new_tokens >= settings.max_new_tokens else "end of text")
     if final != shown:
         yield final

@@ -67,7 +67,7 @@ def test_greedy_generate_rows_equal_each_adapters_peft_model(tiny_llama_dir, ada
     model, tokenizer = multi
     names = ["qo", "kv", BASE, "kv"]
     batch = left_padded(tokenizer, PROMPTS)
-    kwargs = dict(max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    kwargs = {"max_new_tokens": 8, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
     with torch.inference_mode():
         out = model.generate(names, **batch, **kwargs)[:, batch["input_ids"].shape[1]:]
     refs = {}
@@ -117,7 +117,7 @@ def test_embedded_model_mixed_batch_equals_peft(embedded_model_dir, tmp_path):
                                   dtype=torch.float32, device="cpu")
     names, texts = ["a", BASE, "b"], ["Name a colour.", "Hi", "What is two plus two? Answer:"]
     batch = left_padded(tokenizer, texts)
-    kwargs = dict(max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    kwargs = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
     with torch.inference_mode():
         out = model.generate(names, **batch, **kwargs)
     width = batch["input_ids"].shape[1]

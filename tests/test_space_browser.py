@@ -84,10 +84,10 @@ def test_chat_fewshot_and_base_vs_adapter_in_chromium(browser, app_url, tmp_path
     assert prompt.startswith("Question: A student pours salt") and prompt.endswith("Answer:")
     page.screenshot(path=str(tmp_path / "fewshot.png"), full_page=True)
 
-    # Base vs adapter: both answers, adapter on then off.
-    page.get_by_role("tab", name="Base vs adapter").click()
+    # Compare: adapter and base answer side by side (one mixed batch).
+    page.get_by_role("tab", name="Compare").click()
     page.locator("#cmp-btn").click()
-    expect(page.locator("#cmp-status")).to_contain_text(re.compile(r"adapter off: \d+ tokens"))
+    expect(page.locator("#cmp-status")).to_contain_text(re.compile(r"base: \d+ tokens"))
     on = page.locator("#cmp-adapter textarea").input_value()
     off = page.locator("#cmp-base textarea").input_value()
     assert on.strip() and off.strip() and on != off  # the scaled adapter changes the answer

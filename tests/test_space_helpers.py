@@ -89,5 +89,8 @@ def test_helper_adapter_changes_the_logits(tiny_llama_dir, tmp_path):
         again = model(input_ids=ids).logits
     assert not torch.allclose(on, off)
     torch.testing.assert_close(on, again)
+    from a3duck import models
+
+    peft_model, _ = models.load(str(tiny_llama_dir), str(tmp_path / "ad"))
     assert runtime.info.trainable_params == sum(
-        p.numel() for n, p in runtime.model.named_parameters() if "ia3_" in n) > 0
+        p.numel() for n, p in peft_model.named_parameters() if "ia3_" in n) > 0

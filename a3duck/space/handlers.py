@@ -20,10 +20,11 @@ from a3duck.generation import (
     Stats,
     build_chat_prompt,
     check_message,
-    stream_generate,
 )
+from a3duck.multi_adapter import BASE
 from a3duck.space.runtime import Runtime
 from a3duck.space.scoring import load_examples, score_item
+from a3duck.space.zoo import about_lines
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,21 @@ def speed_line(stats: Stats) -> str:
             f"**{stats.tokens_per_second:.1f} tokens/s** (stopped at {stats.stopped_by})")
 
 
-def _generate(rt: Runtime, prompt_ids, settings: Settings, adapter_on: bool, markers):
-    """Stream one answer; yields (text, stats) and records the speed for the About panel."""
+def fit_settings(rt: Runtime, prompt_ids, settings: Settings) -> Settings:
+    """``settings`` with max_new_tokens cut to the room left in the context window."""
     room = rt.info.context_window - len(prompt_ids)
-    settings = Settings(**{**settings.__dict__, "max_new_tokens":
-                           max(1, min(settings.max_new_tokens, room))})
+    return Settings(**{**settings.__dict__, "max_new_tokens":
+                       max(1, min(settings.max_new_tokens, room))})
+
+
+def _generate(rt: Runtime, prompt_ids, settings: Settings, name: str, markers):
+    """Stream one answer (batched with other visitors' by the scheduler); yields (text, stats)
+    and records the speed for the About panel."""
     stats = Stats()
     text = ""
-    with rt.session(adapter_on) as model:
-        for text in stream_generate(model, rt.tokenizer, prompt_ids, settings, markers, stats):
-            yield text, stats
+    for text in rt.stream(prompt_ids, fit_settings(rt, prompt_ids, settings), markers, stats,
+                          name):
+        yield text, stats
     rt.last_stats = stats
     yield text or EMPTY_ANSWER, stats
 
@@ -91,21 +97,22 @@ def chat_handler(rt: Runtime):
 
     @_user_errors
     def chat(message, history, max_new_tokens, temperature, top_p, top_k,
-             repetition_penalty, adapter_on=True):
+             repetition_penalty, adapter_on=True, adapter=None):
         text = check_message(message)
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, top_k=top_k,
                                     repetition_penalty=repetition_penalty)
         window = rt.info.context_window
         budget = max(window - settings.max_new_tokens, window // 2)
-        prompt = build_chat_prompt(rt.template, rt.tokenizer, text, history, budget)
+        name = rt.pick(adapter_on, adapter)
+        template = rt.template_for(name)
+        prompt = build_chat_prompt(template, rt.tokenizer, text, history, budget)
         note = f"⚠️ {prompt.warning}\n\n" if prompt.warning else ""
         if prompt.warning:
             gr.Warning(prompt.warning)
-        mode = "adapter on" if adapter_on and rt.can_toggle else (
-            "base model" if rt.can_toggle or not rt.info.adapter else "merged adapter")
-        for answer, stats in _generate(rt, prompt.input_ids, settings, bool(adapter_on),
-                                       rt.template.stop_markers):
+        mode = f"`{name}`" + (" (merged)" if rt.info.merged else "")
+        for answer, stats in _generate(rt, prompt.input_ids, settings, name,
+                                       template.stop_markers):
             yield answer, f"{note}{mode} · generating…"
         yield answer, f"{note}{mode} · {speed_line(stats)}"
 
@@ -136,11 +143,11 @@ def fewshot_handlers(rt: Runtime):
     import gradio as gr
 
     @_user_errors
-    def score(task, item_text, adapter_on):
+    def score(task, item_text, adapter_on, adapter=None):
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
         shots, doc = parse_item(item_text)
-        result = score_item(rt, task, shots, doc, bool(adapter_on))
+        result = score_item(rt, task, shots, doc, rt.pick(adapter_on, adapter))
         letters = [c.strip() for c in result.choices]
         rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
                 for i, (c, ll, pc, p) in enumerate(zip(letters, result.loglikelihoods,
@@ -155,7 +162,7 @@ def fewshot_handlers(rt: Runtime):
         return result.context, label, rows, verdict
 
     @_user_errors
-    def generate(prompt_text, max_new_tokens, stop_at, adapter_on):
+    def generate(prompt_text, max_new_tokens, stop_at, adapter_on, adapter=None):
         text = check_message(prompt_text, "prompt")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
@@ -166,34 +173,91 @@ def fewshot_handlers(rt: Runtime):
                        "token(s) were cut.")
             ids = ids[-keep:]
         markers = ("\n\n",) if stop_at != "\n" else ("\n",)
-        for answer, _ in _generate(rt, ids, settings, bool(adapter_on), markers):
+        for answer, _ in _generate(rt, ids, settings, rt.pick(adapter_on, adapter), markers):
             yield answer
 
     return score, generate
 
 
+def compare_order(rt: Runtime) -> list[str]:
+    """The Compare tab's output boxes: first adapter, base (the old API's order), the rest."""
+    return [rt.choices[0], BASE] + rt.choices[1:-1] if rt.can_toggle else []
+
+
 def compare_handler(rt: Runtime):
+    """Base and chosen adapters answer one prompt in one mixed batch (API name /compare):
+    yields one text per :func:`compare_order` name and the status line (third output)."""
     @_user_errors
-    def compare(instruction, context, max_new_tokens, temperature):
+    def compare(instruction, context, max_new_tokens, temperature, chosen=None):
+        if not rt.can_toggle:
+            raise InputError(rt.toggle_explanation())
         text = check_message(instruction, "instruction")
         extra = check_message(context, "input") if (context or "").strip() else None
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=0.9, top_k=50, repetition_penalty=1.1)
-        prompt_ids = rt.tokenizer(rt.template.render(text, extra))["input_ids"]
-        if len(prompt_ids) >= rt.info.context_window:
-            raise InputError(
-                f"the prompt is {len(prompt_ids)} tokens; the context window is "
-                f"{rt.info.context_window}. Shorten it.")
-        with_adapter = ""
-        for with_adapter, stats in _generate(rt, prompt_ids, settings, True,
-                                             rt.template.stop_markers):
-            yield with_adapter, "", "adapter on: generating…"
-        first = speed_line(stats)
-        for base, stats in _generate(rt, prompt_ids, settings, False, rt.template.stop_markers):
-            yield with_adapter, base, "adapter off: generating…"
-        yield with_adapter, base, f"adapter on: {first}<br>adapter off: {speed_line(stats)}"
+        order = compare_order(rt)
+        names = [n for n in order if n in (chosen or order)]
+        if not names:
+            raise InputError("choose at least one model to answer")
+        rows = []
+        for name in names:
+            template = rt.template_for(name)
+            ids = rt.tokenizer(template.render(text, extra))["input_ids"]
+            if len(ids) >= rt.info.context_window:
+                raise InputError(f"the prompt is {len(ids)} tokens; the context window is "
+                                 f"{rt.info.context_window}. Shorten it.")
+            rows.append((name, ids, template.stop_markers))
+        texts, stats = dict.fromkeys(order, ""), {n: Stats() for n in names}
+        for name, value in answer_together(rt, rows, settings, stats):
+            texts[name] = value
+            yield (*_compare_outputs(order, texts, "generating in one mixed batch…"),)
+        status = "<br>".join(f"`{n}`: {speed_line(stats[n])}" for n in names)
+        yield (*_compare_outputs(order, {n: texts[n] or (EMPTY_ANSWER if n in names else "")
+                                         for n in order}, status),)
 
     return compare
+
+
+def _compare_outputs(order, texts, status):
+    values = [texts[n] for n in order]
+    return values[:2] + [status] + values[2:]
+
+
+def answer_together(rt: Runtime, rows, settings: Settings, stats: dict):
+    """Submit ``rows`` [(name, ids, markers)] as one batch; yields (name, text) as they grow."""
+    import queue
+    import threading
+
+    from a3duck.space.scheduler import Row
+
+    batch = [Row(ids, rt.internal_name(name), fit_settings(rt, ids, settings), tuple(markers))
+             for name, ids, markers in rows]
+    rt.scheduler.submit(batch)
+    updates: queue.Queue = queue.Queue()
+
+    def pump(name, row):
+        try:
+            for text in rt.scheduler.follow(row, stats[name]):
+                updates.put((name, text, None))
+        except Exception as exc:  # noqa: BLE001 - re-raised in the handler's thread
+            updates.put((name, None, exc))
+        updates.put((name, None, None))
+
+    for (name, _, _), row in zip(rows, batch):
+        threading.Thread(target=pump, args=(name, row), daemon=True).start()
+    left = len(rows)
+    try:
+        while left:
+            name, text, error = updates.get()
+            if error is not None:
+                raise error
+            if text is None:
+                left -= 1
+            else:
+                yield name, text
+    finally:
+        for row in batch:
+            row.cancel.set()
 
 
 def about_markdown(rt: Runtime) -> str:
@@ -210,13 +274,15 @@ def about_markdown(rt: Runtime) -> str:
         "### What this Space runs",
         f"- **Base model:** `{info.base_model}`",
         f"- **Adapter:** {adapter} · {card}",
+        *([f"- **Adapters served ({len(rt.adapters)}, one batch can mix them all):**"]
+          + ["  " + line for line in about_lines(rt.adapters)] if len(rt.adapters) > 1 else []),
         (f"- **Trainable (IA3) parameters:** {info.trainable_params:,} of {info.total_params:,} "
          f"({100 * info.trainable_params / max(1, info.total_params):.4f} %)"),
         (f"- **Instruction template:** `{info.template}` · context window "
          f"{info.context_window:,} tokens"),
         f"- **Weights:** {info.dtype} on {info.device}"
         + (" · adapter merged into the weights (--merge)" if info.merged else ""),
-        f"- **Base vs adapter:** {'available' if rt.can_toggle else rt.toggle_explanation()}",
+        f"- **Compare:** {'available' if rt.can_toggle else rt.toggle_explanation()}",
         "- **Last answer:** " + (speed_line(last) + (f", first token after "
                                  f"{last.first_token_seconds:.2f} s" if last.first_token_seconds
                                  is not None else "") if last else "none yet"),

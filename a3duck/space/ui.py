@@ -1,4 +1,4 @@
-"""The Gradio Space (chat, few-shot prompts, base vs adapter, about) and `a3duck serve`.
+"""The Gradio Space (chat, few-shot prompts, compare adapters, about) and `a3duck serve`.
 
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
@@ -17,6 +17,7 @@ from a3duck.space.handlers import (
     about_markdown,
     chat_handler,
     compare_handler,
+    compare_order,
     fewshot_handlers,
     item_json,
 )
@@ -42,11 +43,21 @@ def _sliders(gr, max_new_tokens=256, temperature=0.7):
     ]
 
 
+def adapter_inputs(gr, rt: Runtime, elem_id: str, render_switch: bool = True):
+    """The adapter picker (exactly the loaded names; no free text) and, hidden, the old API's
+    "adapter on" switch (False = base), kept so that old clients still work."""
+    switch = gr.Checkbox(value=True, label="Adapter on", visible=False, render=render_switch)
+    picker = gr.Dropdown(rt.choices, value=rt.choices[0], label="Adapter",
+                         allow_custom_value=False, interactive=len(rt.choices) > 1,
+                         info=None if rt.can_toggle or not rt.info.adapter
+                         else rt.toggle_explanation(), elem_id=elem_id)
+    return switch, picker
+
+
 def _chat_tab(gr, rt: Runtime):
     status = gr.Markdown("", elem_id="chat-status", render=False)
-    inputs = _sliders(gr) + [gr.Checkbox(value=True, label="Adapter on", render=False,
-                                         interactive=rt.can_toggle,
-                                         info=None if rt.can_toggle else rt.toggle_explanation())]
+    switch, picker = adapter_inputs(gr, rt, "chat-adapter", render_switch=False)
+    inputs = _sliders(gr) + [switch, picker]
     gr.ChatInterface(
         chat_handler(rt), additional_inputs=inputs, additional_outputs=[status],
         additional_inputs_accordion=gr.Accordion("Generation settings", open=False,
@@ -66,7 +77,7 @@ def _fewshot_tab(gr, rt: Runtime):
         task = gr.Dropdown(formats, value="arc_challenge", label="Format")
         item = gr.Dropdown([(f"item {i + 1}", i) for i in range(3)], value=0, label="Example")
         k = gr.Slider(0, 5, value=3, step=1, label="k shots (from the bundled examples)")
-        adapter = gr.Checkbox(value=True, label="Adapter on", interactive=rt.can_toggle)
+        adapter = adapter_inputs(gr, rt, "fewshot-adapter")
     item_box = gr.Code(item_json("arc_challenge", 0, 3), language="json", lines=8, max_lines=16,
                         label='Item: {"shots": [...], "doc": {...}} in the benchmark\'s format '
                               "(edit it to write your own k examples)")
@@ -114,42 +125,50 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
     gr.on([item.change, k.release], pick, [task, item, k], [item_box, prompt],
           api_visibility="private")
     score_fn, gen_fn = fewshot_handlers(rt)
-    buttons[0].click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
+    buttons[0].click(score_fn, [task, item_box, *adapter], [prompt, probs, table, verdict],
                      api_name="fewshot_score")
-    buttons[1].click(gen_fn, [prompt, *gen_inputs, adapter], answer,
+    buttons[1].click(gen_fn, [prompt, *gen_inputs, *adapter], answer,
                      api_name="fewshot_generate")
 
 
 def _compare_tab(gr, rt: Runtime):
     if not rt.can_toggle:
-        gr.Markdown(f"**Base vs adapter is not available here.** {rt.toggle_explanation()}")
-    gr.Markdown("The same prompt answered with the adapter switched on and off (one model in "
-                "memory; PEFT's `disable_adapter()`). Greedy decoding by default so that the "
-                "difference comes from the adapter, not from sampling.")
+        gr.Markdown(f"**Compare is not available here.** {rt.toggle_explanation()}")
+    gr.Markdown("The same prompt answered by the base model and the chosen adapters in **one "
+                "mixed batch** (one model in memory; every row of the batch uses its own IA3 "
+                "vectors). Greedy decoding by default so that differences come from the "
+                "adapters, not from sampling.")
+    order = compare_order(rt)
     with gr.Row():
         instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
                                  value="Give three reasons to learn a second language.")
         context = gr.Textbox(label="Input (optional context)", lines=3)
     with gr.Row():
+        chosen = gr.CheckboxGroup(order, value=order, label="Models", elem_id="cmp-models")
         max_new = gr.Slider(*LIMITS.max_new_tokens, value=128, step=1, label="Max new tokens")
         temperature = gr.Slider(*LIMITS.temperature, value=0.0, step=0.05,
                                 label="Temperature (0 = greedy)")
-        button = gr.Button("Answer with and without the adapter", variant="primary",
+        button = gr.Button("Answer side by side", variant="primary",
                            interactive=rt.can_toggle, elem_id="cmp-btn")
+    boxes = {}
     with gr.Row():
-        on = gr.Textbox(label="Adapter on", lines=10, elem_id="cmp-adapter")
-        off = gr.Textbox(label="Adapter off (base model)", lines=10, elem_id="cmp-base")
+        for i, name in enumerate(order or [rt.choices[0], "base"]):
+            elem = {0: "cmp-adapter", 1: "cmp-base"}.get(i, f"cmp-{i}")
+            boxes[name] = gr.Textbox(label=name if name != "base" else "base (no adapter)",
+                                     lines=10, elem_id=elem)
     status = gr.Markdown(elem_id="cmp-status")
-    button.click(compare_handler(rt), [instruction, context, max_new, temperature],
-                 [on, off, status], api_name="compare")
+    values = list(boxes.values())
+    button.click(compare_handler(rt), [instruction, context, max_new, temperature, chosen],
+                 values[:2] + [status] + values[2:], api_name="compare")
 
 
 def _about_tab(gr, rt: Runtime):
     about = gr.Markdown(about_markdown(rt), elem_id="about")
-    if rt.info.ia3_plot:
-        gr.Image(rt.info.ia3_plot, label="What the adapter learned: mean |scale - 1| of the IA3 "
-                 "vectors per layer and module (a3duck inspect)", interactive=False,
-                 elem_id="ia3-plot")
+    with gr.Row():
+        for i, adapter in enumerate(a for a in rt.adapters if a.ia3_plot):
+            gr.Image(adapter.ia3_plot, label=f"What `{adapter.name}` learned: mean |scale - 1| "
+                     "of the IA3 vectors per layer and module (a3duck inspect)",
+                     interactive=False, elem_id="ia3-plot" if i == 0 else f"ia3-plot-{i}")
     refresh = gr.Button("Refresh", size="sm")
     refresh.click(lambda: about_markdown(rt), None, about, api_visibility="private", queue=False)
     return about
@@ -160,14 +179,16 @@ def build_demo(rt: Runtime):
     import gradio as gr
 
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · adapter "
-                    f"`{rt.info.adapter or 'none'}`" + (" (merged)" if rt.info.merged else ""))
+        names = ", ".join(f"`{a.name}`" for a in rt.adapters) or "`none`"
+        gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · "
+                    f"adapter{'s' if len(rt.adapters) > 1 else ''} {names}"
+                    + (" (merged)" if rt.info.merged else ""))
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 _chat_tab(gr, rt)
             with gr.Tab("Few-shot", id="fewshot"):
                 _fewshot_tab(gr, rt)
-            with gr.Tab("Base vs adapter", id="compare"):
+            with gr.Tab("Compare", id="compare"):
                 _compare_tab(gr, rt)
             with gr.Tab("About", id="about") as about_tab:
                 about = _about_tab(gr, rt)
@@ -188,16 +209,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
                         "A3DUCK_BASE_MODEL; default: the adapter's recorded base, else "
                         "meta-llama/Llama-2-13b-hf on a GPU Space, else the embedded SmolLM2)")
-    parser.add_argument("--adapter", help="IA3 adapter: Hub id or local folder, 'none' for the "
-                        "base alone (env A3DUCK_ADAPTER; default DopeorNope/A3_duck on a GPU "
-                        "Space, else none)")
+    parser.add_argument("--adapter", action="append", metavar="[NAME=]PATH_OR_ID",
+                        help="IA3 adapter: Hub id or local folder, 'none' for the base alone; "
+                        "repeat to serve several on one base (env A3DUCK_ADAPTER, a comma list; "
+                        "default DopeorNope/A3_duck on a GPU Space, else none)")
     parser.add_argument("--revision", help="adapter revision (branch, tag or commit) on the Hub")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default=None,
                         help="weights precision (default auto: bf16 on GPUs that support it)")
     parser.add_argument("--merge", action="store_true", default=None,
-                        help="fold the adapter into the weights for speed (disables base vs "
-                        "adapter)")
+                        help="fold the (one) adapter into the weights for speed (disables "
+                        "Compare)")
     parser.add_argument("--host", default=None, help="address to listen on (env "
                         "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
     parser.add_argument("--port", type=int, default=None,
@@ -205,12 +227,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-size", type=int, default=None,
                         help="visitors that may wait in the queue (default 64)")
     parser.add_argument("--concurrency", type=int, default=None,
-                        help="generations that run at once (default 2)")
+                        help="requests served at once, decoded together in mixed batches "
+                        "(default 8)")
 
 
 def config_from_args(args) -> ServeConfig:
     return ServeConfig.resolve(
-        base_model=args.base_model, adapter=args.adapter, revision=args.revision,
+        base_model=args.base_model, revision=args.revision,
+        adapter=",".join(args.adapter) if args.adapter else None,
         device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
         port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
 
