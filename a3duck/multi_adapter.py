@@ -173,7 +173,7 @@ class MultiAdapterModel:
         return torch.tensor([self.names.index(n) for n in names], dtype=torch.long)
 
     @contextlib.contextmanager
-    def select(self, names: str | Sequence[str]):
+    def _selected(self, names: str | Sequence[str]):
         """Within the block (this thread only), row ``r`` uses adapter ``names[r]``; one name
         applies to every row."""
         previous = self._selection.rows
@@ -183,17 +183,44 @@ class MultiAdapterModel:
         finally:
             self._selection.rows = previous
 
+    @contextlib.contextmanager
+    def select(self, names: str | Sequence[str]):
+        """A model-like view whose calls (on any thread) use ``names``: one name for every
+        row, or one per row."""
+        self.index_of([names] if isinstance(names, str) else names)  # fail early
+        yield Selected(self, names)
+
     def __call__(self, adapter_names: Sequence[str], **inputs):
         """Forward pass; row ``r`` of the inputs uses ``adapter_names[r]``."""
-        with self.select(adapter_names) as model:
+        with self._selected(adapter_names) as model:
             return model(**inputs)
 
     def generate(self, adapter_names: Sequence[str], **kwargs):
         """``model.generate`` with one adapter per row (no beam search: rows must stay rows)."""
         if kwargs.get("num_beams", 1) != 1 or kwargs.get("num_return_sequences", 1) != 1:
             raise ModelError("mixed-adapter generation supports one sequence per row")
-        with self.select(adapter_names) as model:
+        with self._selected(adapter_names) as model:
             return model.generate(**kwargs)
+
+
+class Selected:
+    """The base model seen through a fixed adapter selection: ``__call__`` and ``generate``
+    select on the thread that runs them (``stream_generate`` runs ``generate`` on its own
+    thread); every other attribute (``device``, ``config``, ...) is the model's."""
+
+    def __init__(self, multi: MultiAdapterModel, names: str | Sequence[str]):
+        self._multi, self._names = multi, names
+
+    def __call__(self, *args, **kwargs):
+        with self._multi._selected(self._names) as model:
+            return model(*args, **kwargs)
+
+    def generate(self, *args, **kwargs):
+        with self._multi._selected(self._names) as model:
+            return model.generate(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._multi.model, name)
 
 
 def load_multi(base: str | None, sources: Sequence[AdapterSource], *, dtype=None,

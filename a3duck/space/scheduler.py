@@ -85,7 +85,7 @@ class Scheduler:
             row.streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True,
                                                 timeout=self.timeout)
         if self.inline:
-            threading.Thread(target=self._run, args=(rows,), daemon=True).start()
+            threading.Thread(target=self._run_inline, args=(rows,), daemon=True).start()
             return rows
         with self._cond:
             self._pending.extend(rows)
@@ -117,18 +117,23 @@ class Scheduler:
             with self._cond:
                 while not self._pending:
                     self._cond.wait()
-                key = self._pending[0].group()
-                batch = [r for r in self._pending if r.group() == key][: self.max_batch]
-                self._pending = [r for r in self._pending if r not in batch]
-            self._run(batch)
+            with self._hold:  # rows that arrived while the last batch decoded join this one
+                with self._cond:
+                    key = self._pending[0].group()
+                    batch = [r for r in self._pending if r.group() == key][: self.max_batch]
+                    self._pending = [r for r in self._pending if r not in batch]
+                self._run(batch)
+
+    def _run_inline(self, rows: list[Row]) -> None:
+        with self._hold:
+            self._run(rows)
 
     def _run(self, rows: list[Row]) -> None:
         live = [r for r in rows if not r.cancel.is_set()]  # visitors who left while waiting
         try:
             if live:
-                with self._hold:
-                    self.batches.append(len(live))
-                    self._generate(live)
+                self.batches.append(len(live))
+                self._generate(live)
         except BaseException as exc:  # noqa: BLE001 - every waiting visitor gets the error
             for row in live:
                 row.error = row.error or exc
