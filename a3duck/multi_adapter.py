@@ -177,7 +177,8 @@ class MultiAdapterModel:
         """Within the block (this thread only), row ``r`` uses adapter ``names[r]``; one name
         applies to every row."""
         previous = self._selection.rows
-        self._selection.rows = self.index_of([names] if isinstance(names, str) else names)
+        rows = self.index_of([names] if isinstance(names, str) else names)
+        self._selection.rows = rows.to(self.model.device)  # one copy per call, not per layer
         try:
             yield self.model
         finally:

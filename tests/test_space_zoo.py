@@ -83,9 +83,10 @@ def test_concurrent_chats_join_one_mixed_batch_and_answer_like_alone(zoo):
         threads = [threading.Thread(target=visitor, args=(i,)) for i in range(len(names))]
         for t in threads:
             t.start()
-        deadline = time.time() + 30
+        deadline = time.time() + 120
         while len(zoo.scheduler._pending) < len(names) and time.time() < deadline:
             time.sleep(0.02)
+        assert len(zoo.scheduler._pending) == len(names)
     for t in threads:
         t.join(60)
     assert [a[0] for a in answers] == expected
@@ -132,3 +133,43 @@ def test_gradio_clients_choose_their_adapter(zoo):
         assert results[0] != results[1]
         with pytest.raises(Exception, match="(?i)not in the list of choices|evil"):
             a.predict("hi", *ARGS, True, "evil/model", api_name="/chat")
+
+
+def test_repeated_flag_and_env_list(monkeypatch):
+    import argparse
+
+    from a3duck.space.ui import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    monkeypatch.delenv("A3DUCK_ADAPTER", raising=False)
+    args = parser.parse_args(["--adapter", "out/adapter", "--adapter", "duck=org/duck"])
+    assert adapter_specs(config_from_args(args).adapter) == ["out/adapter", "duck=org/duck"]
+    monkeypatch.setenv("A3DUCK_ADAPTER", "org/a, org/b")
+    assert adapter_specs(config_from_args(parser.parse_args([])).adapter) == ["org/a", "org/b"]
+
+
+def test_a_visitor_who_left_is_not_decoded_and_settings_split_batches(zoo):
+    from a3duck.space.scheduler import Row
+
+    greedy = Settings.checked(max_new_tokens=6, temperature=0, top_p=1, top_k=0,
+                              repetition_penalty=1)
+    sampled = Settings.checked(max_new_tokens=6, temperature=0.7, top_p=0.9, top_k=50,
+                               repetition_penalty=1)
+    ids = zoo.tokenizer(zoo.template.render("Say hi"))["input_ids"]
+    before = len(zoo.scheduler.batches)
+    with zoo.scheduler.hold():
+        left, stays, other = zoo.scheduler.submit(
+            [Row(ids, "duo", greedy), Row(ids, "run-one", greedy), Row(ids, "base", sampled)])
+        left.cancel.set()
+    assert list(zoo.scheduler.follow(left)) == []
+    assert list(zoo.scheduler.follow(stays))[-1] == serial_answer_ids(zoo, ids, "run-one",
+                                                                      greedy)
+    list(zoo.scheduler.follow(other))
+    assert zoo.scheduler.batches[before:] == [1, 1] and left.new_tokens == 0
+
+
+def serial_answer_ids(rt, ids, name, settings):
+    with rt.session(name) as model:
+        parts = list(stream_generate(model, rt.tokenizer, ids, settings, ()))
+    return parts[-1]
