@@ -265,8 +265,8 @@ def about_markdown(rt: Runtime) -> str:
     info = rt.info
     if info.adapter:
         adapter = f"`{info.adapter}`" + (f" @ `{info.revision}`" if info.revision else "")
-        card = (f"[model card]({info.card_url})" if info.card_url
-                else "model card: README.md in the adapter folder")
+        url = rt.adapters[0].card_url if rt.adapters else info.card_url
+        card = (f"[model card]({url})" if url else "model card: README.md in the adapter folder")
     else:
         adapter, card = "none (base model alone)", f"[base model](https://huggingface.co/{info.base_model})"
     last = rt.last_stats

@@ -186,7 +186,7 @@ class Runtime:
 
     @contextlib.contextmanager
     def session(self, adapter_on: bool | str = True, adapter: str | None = None):
-        """The model with one adapter (or the base) for every row, in this thread only."""
+        """A model view with one adapter (or the base) for every row of its calls."""
         name = self.pick(adapter_on, adapter)
         with self._counted(), self.multi.select(self.internal_name(name)) as model:
             yield model
@@ -208,29 +208,16 @@ class Runtime:
         """Load the base once with every adapter; raises ModelError / A3DuckError."""
         from a3duck import models
         from a3duck.generation import stop_criterion
-        from a3duck.multi_adapter import AdapterSource, MultiAdapterModel, load_multi
         from a3duck.prompts import get_template
-        from a3duck.space.zoo import adapter_info, adapter_specs, display_names
+        from a3duck.space.zoo import load_zoo
 
-        specs = display_names(adapter_specs(config.adapter))
-        if len(specs) > 1 and (config.merge or config.revision):
-            raise A3DuckError("--merge and --revision serve one adapter; give one --adapter")
         dtype = models.pick_dtype(config.dtype, config.device)
         device = None if config.device == "auto" else config.device
         if device is None:
             import torch
 
             device = "cuda" if torch.cuda.is_available() else None
-        sources = [AdapterSource(name, src, models.resolve_adapter(src, config.revision),
-                                 config.revision) for name, src in specs]
-        adapters = [adapter_info(s.name, s.source, s.folder, s.revision) for s in sources]
-        merged = bool(config.merge and sources)
-        if merged:
-            model, tokenizer = models.load(config.base_model, sources[0].source, dtype=dtype,
-                                           device=device, revision=config.revision)
-            multi = MultiAdapterModel(model.merge_and_unload().eval())
-        else:
-            multi, tokenizer = load_multi(config.base_model, sources, dtype=dtype, device=device)
+        multi, tokenizer, adapters = load_zoo(config, dtype, device)
         template = get_template(adapters[0].template if adapters else "alpaca")
         trainable = adapters[0].params if adapters else 0
         info = ModelInfo(
@@ -239,14 +226,14 @@ class Runtime:
             adapter=adapters[0].name if adapters else None, revision=config.revision,
             template=template.name, trainable_params=trainable,
             total_params=trainable + sum(p.numel() for p in multi.model.parameters()),
-            dtype=str(dtype).removeprefix("torch."), device=str(multi.device), merged=merged,
+            dtype=str(dtype).removeprefix("torch."), device=str(multi.device),
+            merged=bool(config.merge and adapters),
             context_window=context_window(multi.model, tokenizer),
             adapter_local=bool(adapters and adapters[0].local),
             ia3_plot=adapters[0].ia3_plot if adapters else None,
         )
-        for marker_set in {tuple(get_template(a.template).stop_markers) for a in adapters} | {
-                tuple(template.stop_markers)}:
-            stop_criterion(tokenizer, marker_set)  # built once, before visitors
+        for name in {a.template for a in adapters} | {template.name}:  # built before visitors
+            stop_criterion(tokenizer, tuple(get_template(name).stop_markers))
         log.info("serving %s + %s (%s on %s)", info.base_model,
                  ", ".join(a.name for a in adapters) or "no adapter", info.dtype, info.device)
         return cls(multi, tokenizer, template, info, adapters)

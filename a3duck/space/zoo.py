@@ -111,3 +111,23 @@ def about_lines(adapters: list[AdapterInfo]) -> list[str]:
         lines.append(f"- **`{a.name}`**: {where}{rev} · {a.params:,} IA3 parameters · "
                      f"template `{a.template}`{mix}")
     return lines
+
+
+def load_zoo(config, dtype, device):
+    """``(MultiAdapterModel, tokenizer, [AdapterInfo])`` for a ServeConfig: every adapter on one
+    base (checked before loading), or with ``--merge`` the one adapter folded into the weights."""
+    from a3duck import models
+    from a3duck.multi_adapter import AdapterSource, MultiAdapterModel, load_multi
+
+    specs = display_names(adapter_specs(config.adapter))
+    if len(specs) > 1 and (config.merge or config.revision):
+        raise ConfigError("--merge and --revision serve one adapter; give one --adapter")
+    sources = [AdapterSource(name, src, models.resolve_adapter(src, config.revision),
+                             config.revision) for name, src in specs]
+    adapters = [adapter_info(s.name, s.source, s.folder, s.revision) for s in sources]
+    if config.merge and sources:
+        model, tokenizer = models.load(config.base_model, sources[0].source, dtype=dtype,
+                                       device=device, revision=config.revision)
+        return MultiAdapterModel(model.merge_and_unload().eval()), tokenizer, adapters
+    multi, tokenizer = load_multi(config.base_model, sources, dtype=dtype, device=device)
+    return multi, tokenizer, adapters
