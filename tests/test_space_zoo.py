@@ -114,6 +114,10 @@ def test_compare_answers_every_model_in_one_batch(zoo):
     assert status.count("tokens/s") == 3
     only = list(compare_handler(zoo)("Say hi", "", 4, 0, ["duo"]))[-1]
     assert only[0] == "" and only[1] == "" and only[3]
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="at least one"):
+        list(compare_handler(zoo)("Say hi", "", 4, 0, []))
 
 
 @pytest.mark.slow

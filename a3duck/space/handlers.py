@@ -196,7 +196,7 @@ def compare_handler(rt: Runtime):
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=0.9, top_k=50, repetition_penalty=1.1)
         order = compare_order(rt)
-        names = [n for n in order if n in (chosen or order)]
+        names = [n for n in order if n in (order if chosen is None else chosen)]
         if not names:
             raise InputError("choose at least one model to answer")
         rows = []
