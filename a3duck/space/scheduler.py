@@ -1,11 +1,11 @@
 """Mixed-adapter batching for the Space: concurrent visitors share one ``generate`` call.
 
 Every chat / few-shot / Compare answer is a :class:`Row` (prompt ids, adapter name, settings,
-stop markers) handed to :meth:`Scheduler.stream`. One worker thread owns the model: it takes
-the waiting rows — whatever adapter each uses, base included — and decodes them together in one
-left-padded mixed batch (:class:`a3duck.multi_adapter.MultiAdapterModel`); rows that arrive
-while a batch decodes wait and form the next batch together (joined at batch boundaries: a
-running ``generate`` call cannot take new rows). Rows in one batch must share the sampling
+stop markers) handed to :meth:`Scheduler.stream`. A free worker thread (``WORKERS`` of them)
+takes all waiting rows — whatever adapter each uses, base included — and decodes them together
+in one left-padded mixed batch (:class:`a3duck.multi_adapter.MultiAdapterModel`); rows that
+arrive while the workers are busy wait and form the next batch together (joined at batch
+boundaries: a running ``generate`` call cannot take new rows). Rows in one batch must share the sampling
 settings (greedy/temperature/top-p/top-k/repetition penalty); each row keeps its own token
 limit, stop markers, end-of-text and cancel, and streams its own text. A row that finishes or
 whose visitor leaves stops counting; the batch ends when every row has.
@@ -13,7 +13,7 @@ whose visitor leaves stops counting; the batch ends when every row has.
 ZeroGPU: there the GPU exists only inside each ``@spaces.GPU``-decorated call, so a
 long-lived worker thread cannot hold it. With ``inline=True`` (chosen when ``SPACES_ZERO_GPU``
 is set) there is no worker: each request decodes its own rows (one chat row, or every row of a
-Compare request in one mixed batch) on the calling thread, inside that request's GPU call;
+Compare request in one mixed batch) on a thread of its own, inside that request's GPU call;
 visitors are then batched only within a request, and Gradio's queue orders the requests.
 """
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from a3duck.generation import Settings, Stats, follow_stream, stop_criterion
 
 MAX_BATCH = 16  # rows decoded together at most
+WORKERS = 2  # batches decoding at once: a newcomer never waits for a long answer to finish
 
 
 def on_zero_gpu() -> bool:
@@ -60,15 +61,16 @@ class Scheduler:
     """Serves :class:`Row` s from many threads through one model with mixed batches."""
 
     def __init__(self, multi, tokenizer, max_batch: int = MAX_BATCH, inline: bool | None = None,
-                 timeout: float = 300.0):
+                 timeout: float = 300.0, workers: int = WORKERS):
         self.multi, self.tokenizer, self.max_batch, self.timeout = multi, tokenizer, max_batch, \
             timeout
+        self.workers = workers
         self.inline = on_zero_gpu() if inline is None else inline
         self._pending: list[Row] = []
         self._cond = threading.Condition()
-        self._hold = threading.Lock()  # held while a batch decodes (and by hold())
+        self._hold = threading.Lock()  # held while a batch is formed (and by hold())
         self.batches: list[int] = []  # size of every batch run (for tests and the bench)
-        self._worker = None
+        self._threads: list[threading.Thread] = []
 
     def stream(self, input_ids: list[int], adapter: str, settings: Settings,
                markers: Sequence[str] = (), stats: Stats | None = None) -> Iterator[str]:
@@ -90,10 +92,10 @@ class Scheduler:
         with self._cond:
             self._pending.extend(rows)
             self._cond.notify_all()
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._loop, name="a3duck-batches",
-                                                daemon=True)
-                self._worker.start()
+            while len(self._threads) < self.workers:
+                self._threads.append(threading.Thread(target=self._loop, daemon=True,
+                                                      name=f"a3duck-batches-{len(self._threads)}"))
+                self._threads[-1].start()
         return rows
 
     def follow(self, row: Row, stats: Stats | None = None) -> Iterator[str]:
@@ -108,7 +110,7 @@ class Scheduler:
 
     @contextlib.contextmanager
     def hold(self):
-        """No batch starts inside this block (tests use it to keep the model busy)."""
+        """No batch starts inside this block (tests use it to make requests wait)."""
         with self._hold:
             yield
 
@@ -117,16 +119,18 @@ class Scheduler:
             with self._cond:
                 while not self._pending:
                     self._cond.wait()
-            with self._hold:  # rows that arrived while the last batch decoded join this one
-                with self._cond:
-                    key = self._pending[0].group()
-                    batch = [r for r in self._pending if r.group() == key][: self.max_batch]
-                    self._pending = [r for r in self._pending if r not in batch]
-                self._run(batch)
+            with self._hold, self._cond:  # every row waiting now joins this batch
+                if not self._pending:
+                    continue  # another worker took them
+                key = self._pending[0].group()
+                batch = [r for r in self._pending if r.group() == key][: self.max_batch]
+                self._pending = [r for r in self._pending if r not in batch]
+            self._run(batch)
 
     def _run_inline(self, rows: list[Row]) -> None:
         with self._hold:
-            self._run(rows)
+            pass
+        self._run(rows)
 
     def _run(self, rows: list[Row]) -> None:
         live = [r for r in rows if not r.cancel.is_set()]  # visitors who left while waiting
