@@ -58,7 +58,7 @@ def _compare(args) -> int:
                      max_new_tokens=args.max_new_tokens)
     print(format_report(result))
     if args.output:
-        from a3duck.config import atomic_write_text
+        from a3duck.files import atomic_write_text
 
         atomic_write_text(Path(args.output), json.dumps(result, indent=2))
     return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from a3duck.errors import DataError
+from a3duck.files import public_name
 from a3duck.prompts import get_template
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
@@ -66,7 +67,7 @@ class DataReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "total_rows": self.total_rows,
+            "source": public_name(self.source), "total_rows": self.total_rows,
             "invalid_rows": len(self.bad_rows), "duplicates_removed": self.duplicates,
             "over_cutoff": self.too_long, "truncated": self.truncated,
             "dropped_over_cutoff": self.dropped_too_long, "kept": self.kept,

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from a3duck.config import atomic_write_text
+from a3duck.files import atomic_write, atomic_write_text
 
 KEY = re.compile(r"layers\.(\d+)\..*?([A-Za-z_]+)\.ia3_l")
 
@@ -39,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
 
 def load_vectors(adapter: Path) -> dict[str, dict[int, object]]:
     """{module: {layer: 1-D float tensor of scales}} from adapter_model.safetensors."""
-    from safetensors.torch import load_file
+    from a3duck.models import adapter_tensors
 
     vectors: dict[str, dict[int, object]] = defaultdict(dict)
-    for key, tensor in load_file(str(Path(adapter) / "adapter_model.safetensors")).items():
+    for key, tensor in adapter_tensors(adapter).items():
         match = KEY.search(key)
         if match:
             vectors[match.group(2)][int(match.group(1))] = tensor.float().flatten()
@@ -168,15 +166,10 @@ def _per_layer(vectors):
 
 
 def _save_figure(fig, path: Path) -> None:
-    """savefig to a temporary file in the same folder, then rename (no half-written PNGs)."""
+    """savefig atomically (no half-written PNGs)."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)

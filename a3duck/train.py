@@ -11,8 +11,6 @@ import argparse
 import json
 import logging
 import math
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from a3duck import data as data_mod
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
 from a3duck.errors import TrainingError
+from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
 
@@ -249,28 +248,11 @@ class MetricsCallback(TrainerCallback):
 def write_adapter(target: Path, model, tokenizer, config: TrainConfig, metrics: dict,
                   data_report: dict) -> Path:
     """Write every artifact into a temporary sibling folder, then swap it into ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    tmp.chmod(0o755)  # mkdtemp creates 0700; the adapter folder is meant to be shared
-    try:
+    with replacing_folder(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         save_config(config, tmp / CONFIG_FILENAME)
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         (tmp / DATA_REPORT_FILE).write_text(json.dumps(data_report, indent=2), encoding="utf-8")
-        _swap_into_place(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("adapter written to %s", target)
     return target
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing target is moved aside first, removed after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{time.time_ns()}")
-        target.rename(old)
-    tmp.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -223,7 +223,7 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
 def write_json(path: Path | None, payload: dict) -> None:
     if path is None:
         return
-    from a3duck.config import atomic_write_text
+    from a3duck.files import atomic_write_text
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(path), json.dumps(payload, indent=2) + "\n")

@@ -210,9 +210,9 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
                   "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg(),
                   "tasks": rows}
-        tmp = args.output.with_suffix(args.output.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(args.output)
+        from a3duck.files import atomic_write_text
+
+        atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
     return 0
 
 

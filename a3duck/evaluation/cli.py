@@ -60,12 +60,11 @@ def default_output(adapter: str | None) -> Path:
 def portable_name(name: str | None) -> str | None:
     """A name for the results file that does not leak a local path (Hub ids stay as they are)."""
     from a3duck import embedded
+    from a3duck.files import public_name
 
     if name is None or not Path(name).expanduser().is_dir():
         return name
-    path = Path(name).expanduser()
-    recorded = embedded.recorded_hub_id(path)
-    return recorded or (name if not path.is_absolute() else path.name)
+    return embedded.recorded_hub_id(Path(name).expanduser()) or public_name(name)
 
 
 def _base_for(adapter: str | None) -> str:

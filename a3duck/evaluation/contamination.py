@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck import data
-from a3duck.config import atomic_write_text
 from a3duck.errors import A3DuckError
+from a3duck.files import atomic_write_text
 
 DEFAULT_THRESHOLD = 0.8
 SHINGLE = 5           # characters per shingle

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from a3duck.files import atomic_write, atomic_write_text
+
 LOCAL_PREFIX = "a3duck_"
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed (simple_evaluate), kept explicit
 
@@ -104,23 +106,18 @@ def task_config(task: LocalTask) -> dict:
 
 def write_task_yaml(folder: Path, task: LocalTask) -> Path:
     """Write ``task``'s config as ``folder/<name>.yaml`` (lm-eval include_path layout)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{task.name}.yaml"
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(task_config(task), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(folder / f"{task.name}.yaml",
+                             yaml.safe_dump(task_config(task), sort_keys=False))
 
 
 def write_rows(path: Path, rows: list[dict]) -> str:
     """Write rows as JSON lines (the ``json`` dataset builder reads them); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return str(path)
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    return str(atomic_write(path, write))
 
 
 def task_manager(folder: Path):

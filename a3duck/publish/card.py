@@ -18,9 +18,10 @@ from typing import Any
 import yaml
 
 from a3duck import __version__
-from a3duck.config import CONFIG_FILENAME, atomic_write_text
+from a3duck.config import CONFIG_FILENAME
 from a3duck.errors import A3DuckError
-from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
+from a3duck.files import atomic_write_text, is_hub_id, public_name, scrub_local_paths
+from a3duck.models import ADAPTER_CONFIG, adapter_tensors, read_adapter_config
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
 
     if lang not in LANGS:
         raise CardError(f"--lang must be one of {', '.join(LANGS)}, got {lang!r}")
+    check_repo_id(repo_id)
     ctx = card_context(Path(adapter_dir), repo_id, eval_results, contamination)
     data = ModelCardData(
         base_model=ctx["base_model"], library_name="peft", pipeline_tag="text-generation",
@@ -133,16 +135,24 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
     }
 
 
-def is_hub_id(name: str) -> bool:
-    """'owner/name' with no file extension and no path syntax."""
-    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name or "")) and not re.search(
-        r"\.(jsonl?|parquet|csv|txt)$", name) and not name.startswith(".")
+def check_repo_id(repo_id: str) -> str:
+    """``repo_id`` if the Hub would accept it as a model repo 'owner/name'; CardError if not."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        if not is_hub_id(repo_id):
+            raise HFValidationError("it must be 'owner/name'")
+    except HFValidationError as exc:
+        raise CardError(f"invalid --repo-id {repo_id!r}: {str(exc).splitlines()[0]} (letters, "
+                        "digits, '-', '_', '.'; e.g. your-name/my-ia3-adapter)") from None
+    return repo_id
 
 
 def _display_dataset(name: str) -> str | None:
     if not name:
         return None
-    return name if is_hub_id(name) else f"{Path(name).name} (a local file)"
+    return name if is_hub_id(name) else f"{public_name(name)} (a local file)"
 
 
 def _names(value) -> str:
@@ -164,18 +174,7 @@ def _read_json(path: Path) -> Any:
 
 def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
     """Trainable count from the adapter file; base total from the base config (meta device)."""
-    from safetensors import safe_open
-
-    weights = adapter_dir / ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise CardError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing")
-    trainable = 0
-    with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():  # noqa: SIM118 - safe_open is not iterable
-            n = 1
-            for dim in fh.get_slice(key).get_shape():
-                n *= dim
-            trainable += n
+    trainable = sum(t.numel() for t in adapter_tensors(adapter_dir).values())
     total = base_parameter_count(base)
     out = {"trainable": f"{trainable:,}", "total": None, "percent": None}
     if total:
@@ -280,11 +279,6 @@ def _local_run(data: dict) -> bool:
     return str((data.get("settings") or {}).get("data", "")).startswith("local")
 
 
-def _scrub(text) -> str:
-    """Notes may name files on the evaluating machine: keep only their base names."""
-    return re.sub(r"(?:~|/)[^\s'\",;]*/([^/\s'\",;]+)", r"\1", str(text))
-
-
 def _pct(value) -> str:
     return f"{100 * value:.2f}"
 
@@ -312,7 +306,7 @@ def eval_table(data: dict | None) -> dict[str, Any] | None:
                      "n_docs": _dash(any_row.get("n_docs"))})
     settings = data.get("settings") or {}
     return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
-            "local_files": _local_run(data), "notes": [_scrub(n) for n in data.get("notes") or []],
+            "local_files": _local_run(data), "notes": [scrub_local_paths(str(n))[0] for n in data.get("notes") or []],
             "backend": settings.get("backend"),
             "lm_eval_version": data.get("lm_eval_version", "unknown"),
             "a3duck_version": data.get("a3duck_version", "unknown")}

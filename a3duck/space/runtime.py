@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck.errors import A3DuckError
+from a3duck.files import public_name
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +222,10 @@ class Runtime:
         trainable, total = _adapter_params(model)
         if config.merge and config.adapter:
             model = model.merge_and_unload().eval()
-        base = _display_name(getattr(model.config, "name_or_path", None)
+        base = public_name(getattr(model.config, "name_or_path", None)
                              or str(config.base_model))
         info = ModelInfo(
-            base_model=base, adapter=config.adapter and _display_name(config.adapter),
+            base_model=base, adapter=config.adapter and public_name(config.adapter),
             revision=config.revision, template=template.name, trainable_params=trainable,
             total_params=total, dtype=str(dtype).removeprefix("torch."),
             device=str(next(model.parameters()).device), merged=bool(config.merge and config.adapter),
@@ -255,11 +256,6 @@ def _adapter_params(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     adapter = sum(p.numel() for n, p in model.named_parameters() if "ia3_" in n)
     return adapter, total
-
-
-def _display_name(adapter: str) -> str:
-    """A Hub id as is; a local folder by its name only (no local paths on screen)."""
-    return Path(adapter).name if _is_local(adapter) else adapter
 
 
 def context_window(model, tokenizer) -> int:
