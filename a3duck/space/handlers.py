@@ -23,7 +23,7 @@ from a3duck.generation import (
     stream_generate,
 )
 from a3duck.space.runtime import Runtime
-from a3duck.space.scoring import load_examples, score_item
+from a3duck.space.scoring import check_cost, load_examples, score_item
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ CHAT_EXAMPLES = [
 ]
 EMPTY_ANSWER = "_(the model ended its answer without producing text)_"
 CUSTOM = "custom"
+STOP_AT = ("\n\n", "\n")  # few-shot free-form answers stop at a blank line or a line end
 
 
 def _user_errors(fn):
@@ -90,8 +91,8 @@ def chat_handler(rt: Runtime):
     import gradio as gr
 
     @_user_errors
-    def chat(message, history, max_new_tokens, temperature, top_p, top_k,
-             repetition_penalty, adapter_on=True):
+    def chat(message, history=None, max_new_tokens=256, temperature=0.7, top_p=0.9, top_k=50,
+             repetition_penalty=1.1, adapter_on=True):
         text = check_message(message)
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, top_k=top_k,
@@ -136,10 +137,10 @@ def fewshot_handlers(rt: Runtime):
     import gradio as gr
 
     @_user_errors
-    def score(task, item_text, adapter_on):
+    def score(task, item_text=None, adapter_on=True):
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
-        shots, doc = parse_item(item_text)
+        shots, doc = parse_item(item_json(task, 0, 3) if item_text is None else item_text)
         result = score_item(rt, task, shots, doc, bool(adapter_on))
         letters = [c.strip() for c in result.choices]
         rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
@@ -155,18 +156,21 @@ def fewshot_handlers(rt: Runtime):
         return result.context, label, rows, verdict
 
     @_user_errors
-    def generate(prompt_text, max_new_tokens, stop_at, adapter_on):
+    def generate(prompt_text, max_new_tokens=32, stop_at="\n\n", adapter_on=True):
         text = check_message(prompt_text, "prompt")
+        if stop_at not in STOP_AT:
+            raise InputError(f"stop_at must be one of {', '.join(map(repr, STOP_AT))}, "
+                             f"got {stop_at!r}")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
+        check_cost(rt.tokenizer, text)
         ids = rt.tokenizer(text)["input_ids"]
         keep = rt.info.context_window - settings.max_new_tokens
         if len(ids) > keep:
             gr.Warning(f"Prompt too long for the context window: its first {len(ids) - keep} "
                        "token(s) were cut.")
             ids = ids[-keep:]
-        markers = ("\n\n",) if stop_at != "\n" else ("\n",)
-        for answer, _ in _generate(rt, ids, settings, bool(adapter_on), markers):
+        for answer, _ in _generate(rt, ids, settings, bool(adapter_on), (stop_at,)):
             yield answer
 
     return score, generate
@@ -174,7 +178,7 @@ def fewshot_handlers(rt: Runtime):
 
 def compare_handler(rt: Runtime):
     @_user_errors
-    def compare(instruction, context, max_new_tokens, temperature):
+    def compare(instruction, context="", max_new_tokens=128, temperature=0.0):
         text = check_message(instruction, "instruction")
         extra = check_message(context, "input") if (context or "").strip() else None
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,

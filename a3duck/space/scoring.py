@@ -26,6 +26,12 @@ REQUIRED = {"mmlu": ("question", "subject", "choices", "answer"),
             "arc_challenge": ("question", "choices", "answerKey"),
             "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
             "truthfulqa_mc2": ("question", "mc2_targets")}
+# Cost bounds of one few-shot request (each choice is one forward pass over prompt + choice):
+# TruthfulQA's mc2 items have at most 20 answers of under 200 characters; a 25-shot ARC prompt
+# is about 2,500 Llama tokens.
+MAX_CHOICES = 20
+MAX_CHOICE_CHARS = 500
+MAX_PROMPT_TOKENS = 4096
 
 
 @cache
@@ -168,10 +174,26 @@ def _softmax(values: list[float]) -> list[float]:
     return [w / sum(weights) for w in weights]
 
 
+def check_cost(tokenizer, context: str, continuations: list[str] = ()) -> None:
+    """InputError naming the limit when a request would cost more than one Space request may."""
+    if len(continuations) > MAX_CHOICES:
+        raise InputError(f"{len(continuations)} choices: at most {MAX_CHOICES} are scored "
+                         "per request (MAX_CHOICES)")
+    longest = max((len(c) for c in continuations), default=0)
+    if longest > MAX_CHOICE_CHARS:
+        raise InputError(f"a choice has {longest:,} characters: at most {MAX_CHOICE_CHARS} per "
+                         "choice (MAX_CHOICE_CHARS)")
+    n_tokens = len(tokenizer(context)["input_ids"])
+    if n_tokens > MAX_PROMPT_TOKENS:
+        raise InputError(f"the few-shot prompt is {n_tokens:,} tokens: at most "
+                         f"{MAX_PROMPT_TOKENS:,} (MAX_PROMPT_TOKENS); use fewer or shorter shots")
+
+
 def score_item(runtime, task: str, shots: list, doc: dict, adapter_on: bool = True
                ) -> ChoiceScores:
-    """Build the prompt and score every choice with the loaded model."""
+    """Build the prompt and score every choice with the loaded model (within the cost bounds)."""
     context, continuations = build_prompt(task, shots, doc)
+    check_cost(runtime.tokenizer, context, continuations)
     with runtime.session(adapter_on) as model:
         lls = loglikelihoods(model, runtime.tokenizer, context, continuations,
                              runtime.info.context_window)

@@ -14,6 +14,7 @@ from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
+    STOP_AT,
     about_markdown,
     chat_handler,
     compare_handler,
@@ -73,7 +74,8 @@ def _fewshot_tab(gr, rt: Runtime):
     with gr.Row():
         score_btn = gr.Button("Score choices", variant="primary", elem_id="score-btn")
         gen_btn = gr.Button("Generate (free-form)", elem_id="fewshot-gen-btn")
-        stop_at = gr.Radio([("blank line", "\n\n"), ("end of line", "\n")], value="\n\n",
+        stop_at = gr.Radio([("blank line", STOP_AT[0]), ("end of line", STOP_AT[1])],
+                           value=STOP_AT[0],
                            label="Free-form answer stops at")
         max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens (free-form)")
     verdict = gr.Markdown(elem_id="fewshot-verdict")
@@ -89,7 +91,7 @@ def _fewshot_tab(gr, rt: Runtime):
     answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
 
     _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, (score_btn, gen_btn),
-                  (stop_at, max_new), (probs, table, verdict, answer))
+                  (max_new, stop_at), (probs, table, verdict, answer))
 
 
 def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen_inputs,
@@ -116,7 +118,8 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
     score_fn, gen_fn = fewshot_handlers(rt)
     buttons[0].click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
                      api_name="fewshot_score")
-    buttons[1].click(gen_fn, [prompt, *gen_inputs, adapter], answer,
+    max_new, stop_at = gen_inputs  # in the order of the handler's parameters
+    buttons[1].click(gen_fn, [prompt, max_new, stop_at, adapter], answer,
                      api_name="fewshot_generate")
 
 
@@ -129,7 +132,7 @@ def _compare_tab(gr, rt: Runtime):
     with gr.Row():
         instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
                                  value="Give three reasons to learn a second language.")
-        context = gr.Textbox(label="Input (optional context)", lines=3)
+        context = gr.Textbox("", label="Input (optional context)", lines=3)
     with gr.Row():
         max_new = gr.Slider(*LIMITS.max_new_tokens, value=128, step=1, label="Max new tokens")
         temperature = gr.Slider(*LIMITS.temperature, value=0.0, step=0.05,
