@@ -38,7 +38,7 @@ def resolve_base_model(name: str) -> str:
     Raises ModelError (naming ``name`` and what to do) when nothing can provide the weights.
     """
     if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser().resolve())
+        return str(_check_model_folder(Path(name).expanduser().resolve()))
     if _looks_like_path(name):
         raise ModelError(f"base model folder not found: {name}")
     try:
@@ -53,6 +53,18 @@ def resolve_base_model(name: str) -> str:
             "for gated models such as meta-llama/*, or pass a local model folder. Offline, the "
             f"default {EMBEDDED_MODEL_ID} works without the Hub."
         ) from None
+
+
+def _check_model_folder(folder: Path) -> Path:
+    """``folder`` if it holds a model config and safetensors weights; ModelError if not."""
+    missing = [what for what, found in (
+        ("config.json", (folder / "config.json").is_file()),
+        ("*.safetensors weights", any(folder.glob("*.safetensors"))),
+    ) if not found]
+    if missing:
+        raise ModelError(f"base model folder {folder} holds no model ({' and '.join(missing)} "
+                         "missing): pass the folder `save_pretrained` wrote, or a Hub id")
+    return folder
 
 
 def resolve_adapter(adapter: str, revision: str | None = None) -> Path:

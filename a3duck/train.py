@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+import zipfile
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -19,7 +20,7 @@ from transformers import TrainerCallback
 from a3duck import data as data_mod
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
-from a3duck.errors import TrainingError
+from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
@@ -131,16 +132,36 @@ CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt",
 
 
 def _last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint folder holding every file a resume needs, or None."""
+    """The newest checkpoint folder that is complete and loadable, or None; damaged or
+    interrupted ones are named and skipped (resume falls back to the previous one)."""
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and all((p / f).is_file() for f in CHECKPOINT_FILES)]
-    if not done:
-        return None
-    last = max(done, key=lambda p: int(p.name.split("-")[-1]))
-    log.info("resuming from %s", last)
-    return str(last)
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in found:
+        problem = _checkpoint_problem(path)
+        if problem is None:
+            log.info("resuming from %s", path)
+            return str(path)
+        log.warning("skipping %s: %s", path.name, problem)
+    return None
+
+
+def _checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be resumed from (missing or damaged files), or None."""
+    missing = [f for f in CHECKPOINT_FILES if not (folder / f).is_file()]
+    if missing:
+        return f"incomplete ({', '.join(missing)} missing)"
+    try:
+        models.read_weights(folder / models.ADAPTER_WEIGHTS)
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        for state in sorted(folder.glob("*.pt*")):  # torch.save files are zip archives
+            with zipfile.ZipFile(state) as archive:
+                if archive.testzip() is not None:
+                    return f"{state.name} is corrupt or truncated"
+    except (A3DuckError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        return f"damaged ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None):

@@ -273,11 +273,16 @@ def upload(staged: Path, repo_id: str, token: str, *, private: bool = False,
 
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
     branch = revision or "main"
-    existed = _retry(lambda: api.repo_exists(repo_id), retries, wait)
-    _retry(lambda: api.create_repo(repo_id, private=private, exist_ok=True), retries, wait)
-    if branch != "main" and not create_pr:
-        _retry(lambda: api.create_branch(repo_id, branch=branch, exist_ok=True), retries, wait)
-    before = _retry(lambda: api.repo_info(repo_id, revision=branch).sha, retries, wait)
+    try:
+        existed = _retry(lambda: api.repo_exists(repo_id), retries, wait)
+        _retry(lambda: api.create_repo(repo_id, private=private, exist_ok=True), retries, wait)
+        if branch != "main" and not create_pr:
+            _retry(lambda: api.create_branch(repo_id, branch=branch, exist_ok=True), retries,
+                   wait)
+        before = _retry(lambda: api.repo_info(repo_id, revision=branch).sha, retries, wait)
+    except Exception as exc:  # noqa: BLE001 - nothing was uploaded yet: say why and what to do
+        raise HubError(f"push to {repo_id} failed before any upload: "
+                       f"{explain(exc, repo_id, token)}") from None
     try:
         info = _retry(lambda: api.upload_folder(
             folder_path=str(staged), repo_id=repo_id, revision=branch, create_pr=create_pr,
@@ -287,8 +292,39 @@ def upload(staged: Path, repo_id: str, token: str, *, private: bool = False,
     return info.pr_url or info.commit_url
 
 
+def explain(exc: BaseException, repo_id: str, token: str | None = None) -> str:
+    """One line for a failed Hub call: the HTTP status (or network failure) and what to do;
+    never the token."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    first = (str(exc).splitlines() or [""])[0]
+    if isinstance(exc, HfHubHTTPError) and status in HTTP_ADVICE:
+        text = f"HTTP {status}: {HTTP_ADVICE[status].format(repo=repo_id)}"
+    elif isinstance(exc, HfHubHTTPError) and status is not None:
+        text = f"HTTP {status} from the Hub ({first}); try again later"
+    elif _transient(exc):
+        endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+        text = (f"cannot reach {endpoint} ({type(exc).__name__}): check the network connection "
+                "(or HF_ENDPOINT), then push again")
+    else:
+        text = f"{type(exc).__name__}: {first}"
+    text = TOKEN_RE.sub("hf_***", text)
+    return text.replace(token, "***") if token else text
+
+
+HTTP_ADVICE = {
+    401: "the Hub rejected the token; create a write token at "
+         "https://huggingface.co/settings/tokens and set HF_TOKEN or run `hf auth login`",
+    403: "the token may not write to {repo}; use a token with write access to that namespace, "
+         "or pick a --repo-id in your own namespace",
+    404: "{repo} or its branch was not found; check --repo-id and --revision",
+    413: "a file is too large for this Hub; leave out --include-merged or use Git LFS limits",
+}
+
+
 def _failure_message(api, repo_id, branch, before, existed, exc) -> str:
-    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    reason = explain(exc, repo_id, getattr(api, "token", None))
     try:
         after = api.repo_info(repo_id, revision=branch).sha
     except Exception:  # noqa: BLE001 - the server may be down; say we could not verify

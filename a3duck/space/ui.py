@@ -221,9 +221,25 @@ def config_from_args(args) -> ServeConfig:
 def run(args) -> int:
     """`a3duck serve`: load once, then serve until interrupted."""
     config = config_from_args(args)
+    check_port(config.host, config.port)  # before the model loads, not after
     demo, _ = prepare(config)
     demo.launch(server_name=config.host, server_port=config.port, show_error=False)
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """ConfigError naming the fix when ``host:port`` cannot be listened on."""
+    import socket
+
+    from a3duck.errors import ConfigError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): another "
+                          "server probably uses it; pass --port N (or set GRADIO_SERVER_PORT) "
+                          "or stop the other server") from None
 
 
 def main(argv: list[str] | None = None) -> int:
