@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 from a3duck.files import (
     atomic_write,
@@ -74,7 +77,7 @@ def test_killed_build_leftovers_are_swept(tmp_path):
             "with replacing_folder(sys.argv[1]) as tmp:\n"
             "    (tmp / 'w').write_text('x'); os.kill(os.getpid(), 9)\n")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "adapter")],
-                          env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False)
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert proc.returncode == -9
     assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == [".adapter.tmp"]
     live = tmp_path / f".adapter.tmp-{os.getpid()}-x"  # another build in progress (this process)
