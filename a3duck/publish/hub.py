@@ -194,21 +194,22 @@ def check_staged(staged: Path, token: str | None = None) -> None:
 
 def _check_adapter(staged: Path) -> list[str]:
     from peft import PeftConfig
-    from safetensors import safe_open
+
+    from a3duck.models import read_weights
 
     problems = [f"{name} is missing" for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
                 if not (staged / name).is_file()]
     if problems:
         return problems
     try:
+        read_weights(staged / ADAPTER_WEIGHTS)
+    except A3DuckError as exc:
+        return [str(exc)]
+    try:
         config = PeftConfig.from_pretrained(str(staged))
-        with safe_open(str(staged / ADAPTER_WEIGHTS), framework="pt") as fh:
-            n_tensors = sum(1 for key in fh.keys() if fh.get_tensor(key) is not None)  # noqa: SIM118
     except Exception as exc:  # noqa: BLE001 - any failure here means "not loadable"
-        return [f"the adapter does not load ({type(exc).__name__}: {exc})"]
+        return [f"{ADAPTER_CONFIG} does not load ({type(exc).__name__}: {exc})"]
     base = config.base_model_name_or_path or ""
-    if not n_tensors:
-        problems.append(f"{ADAPTER_WEIGHTS} holds no tensors")
     if not is_hub_id(base) or Path(base).expanduser().exists():
         problems.append(f"{ADAPTER_CONFIG} records base_model_name_or_path={base!r}, which is "
                         "not a Hub id (owner/name); retrain from a Hub id or fix the field")
