@@ -320,7 +320,6 @@ HTTP_ADVICE = {
     403: "the token may not write to {repo}; use a token with write access to that namespace, "
          "or pick a --repo-id in your own namespace",
     404: "{repo} or its branch was not found; check --repo-id and --revision",
-    413: "a file is too large for this Hub; leave out --include-merged or use Git LFS limits",
 }
 
 
