@@ -8,21 +8,9 @@ import socket
 
 import pytest
 from adapter_factory import make_adapter
-from hub_server import serve
-from test_hub import REPO, hub_env, push
+from test_hub import REPO, TOKEN, hub, hub_env, push  # noqa: F401 - hub is a fixture
 
-TOKEN = "hf_localTestToken0123456789abcdefXYZ"
 WRONG = "hf_wrongToken0123456789abcdefghijk"
-
-
-@pytest.fixture
-def hub():
-    server, state = serve(TOKEN)
-    try:
-        yield server, state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def error_line(proc) -> str:
     return next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
 
 
-def test_rejected_token(hub, adapter, tmp_path):
+def test_rejected_token(hub, adapter, tmp_path):  # noqa: F811 - the fixture
     server, state = hub
     env = hub_env(tmp_path, server.base_url, token=WRONG)
     proc = push(env, "--adapter-dir", str(adapter), "--repo-id", REPO)

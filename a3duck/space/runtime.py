@@ -148,6 +148,8 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     temporary folder (reads only the small adapter file). None without an adapter."""
     if not adapter:
         return None
+    import atexit
+    import shutil
     import tempfile
 
     from a3duck.inspect import inspect_adapter
@@ -159,6 +161,7 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
         return str(shipped)
     try:
         out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
+        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
         inspect_adapter(folder, out)
     except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
         log.warning("could not draw the IA3 plot: %s", exc)
