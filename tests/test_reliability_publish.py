@@ -103,3 +103,19 @@ def test_invalid_repo_id_is_refused_before_staging(adapter, tmp_path, capsys, re
     assert not staging.exists()
     assert main(["card", "--adapter", str(adapter), f"--repo-id={repo_id}"]) != 0
     assert f"invalid --repo-id {repo_id!r}" in capsys.readouterr().err
+
+
+def test_tokenizer_vocabulary_is_published_verbatim(adapter, tmp_path):
+    """A vocabulary entry that looks like a path is a token, not a leak: rewriting it would
+    publish another tokenizer than the one trained with."""
+    from a3duck.publish import hub
+
+    tok = json.loads((adapter / "tokenizer.json").read_text())
+    tok["added_tokens"] = [*tok.get("added_tokens", []), {
+        "id": 399, "content": "/usr/lib/x", "single_word": False, "lstrip": False,
+        "rstrip": False, "normalized": False, "special": False}]
+    (adapter / "tokenizer.json").write_text(json.dumps(tok))
+    staged = tmp_path / "s"
+    hub.stage(adapter, staged, REPO)
+    assert (staged / "tokenizer.json").read_bytes() == (adapter / "tokenizer.json").read_bytes()
+    hub.check_staged(staged)
