@@ -223,7 +223,11 @@ def run(args) -> int:
     config = config_from_args(args)
     check_port(config.host, config.port)  # before the model loads, not after
     demo, _ = prepare(config)
-    demo.launch(server_name=config.host, server_port=config.port, show_error=False)
+    try:
+        demo.launch(server_name=config.host, server_port=config.port, show_error=False)
+    except OSError:  # taken while the model loaded
+        check_port(config.host, config.port)
+        raise
     return 0
 
 
