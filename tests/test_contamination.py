@@ -117,7 +117,7 @@ def test_bad_inputs_are_clear_errors(training_file, tmp_path, capsys):
         C.check(str(training_file), tmp_path, threshold=1.5)
     code = main(["check-contamination", "--data", str(tmp_path / "missing.jsonl"),
                  "--data-dir", str(tmp_path)])
-    assert code == 1 and "error:" in capsys.readouterr().err
+    assert code == 2 and "error:" in capsys.readouterr().err
 
 
 def test_normalisation_and_shingles():

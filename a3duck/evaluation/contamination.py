@@ -298,34 +298,3 @@ def format_table(report: dict) -> str:
     lines.append(f"{report['flagged_training_rows']} of {report['training_rows']} training rows "
                  f"flagged (threshold {report['threshold']}, {report['method']})")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True,
-                        help="training data: .json/.jsonl/.parquet/.csv file or Hub dataset id")
-    parser.add_argument("--data-dir", required=True, type=Path,
-                        help="benchmark files in the `a3duck eval --data-dir` layout "
-                             "(mmlu/, arc/, hellaswag/, truthfulqa/)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="near-duplicate threshold: fraction of a benchmark item's character "
-                             f"{SHINGLE}-grams found in a training prompt (default "
-                             f"{DEFAULT_THRESHOLD})")
-    parser.add_argument("--output", type=Path,
-                        help="write the JSON report here (for the model card)")
-    parser.add_argument("--write-filtered", type=Path, metavar="FILE",
-                        help="write the training rows without flagged or invalid rows "
-                             "(.jsonl or .json)")
-
-
-def run(args) -> int:
-    report, rows, texts, flagged = check(args.data, args.data_dir, args.threshold)
-    print(format_table(report))
-    if args.output:
-        atomic_write_text(args.output, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        print(f"report: {args.output}")
-    if args.write_filtered:
-        kept = write_filtered(rows, flagged, texts, args.write_filtered)
-        print(f"filtered data: {args.write_filtered} ({kept} rows)")
-    return 0

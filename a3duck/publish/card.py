@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from a3duck import __version__
-from a3duck.config import CONFIG_FILENAME, atomic_write_text
+from a3duck.config import CONFIG_FILENAME
 from a3duck.errors import A3DuckError
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
 
@@ -61,31 +61,6 @@ HYPERPARAMETERS = (  # (config field, shown name) in the order of the published 
     ("group_by_length", "group by length"), ("packing", "packing"),
     ("prompt_template", "prompt template"), ("precision", "precision"), ("seed", "seed"),
 )
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--adapter", "--adapter-dir", dest="adapter", required=True,
-                        help="adapter folder (from `a3duck train`); README.md is written into it")
-    parser.add_argument("--eval-results", default=None,
-                        help="eval_results.json from `a3duck eval` (default: one in the adapter "
-                             "folder or its parent); missing means 'not evaluated'")
-    parser.add_argument("--contamination", default=None,
-                        help="JSON report from `a3duck check-contamination` to include")
-    parser.add_argument("--repo-id", default=DEFAULT_REPO_ID,
-                        help=f"Hub repo the card describes (default {DEFAULT_REPO_ID})")
-    parser.add_argument("--lang", choices=LANGS, default="en", help="card language (en or ko)")
-    parser.add_argument("--output", default=None,
-                        help="write the card here instead of ADAPTER/README.md")
-
-
-def run(args) -> int:
-    adapter_dir = Path(args.adapter)
-    card = render_card(adapter_dir, repo_id=args.repo_id, eval_results=args.eval_results,
-                       contamination=args.contamination, lang=args.lang)
-    out = Path(args.output) if args.output else adapter_dir / "README.md"
-    atomic_write_text(out, str(card))
-    print(f"model card written: {out}")
-    return 0
 
 
 def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
