@@ -20,6 +20,8 @@ import yaml
 from a3duck import __version__
 from a3duck.config import CONFIG_FILENAME, atomic_write_text
 from a3duck.errors import A3DuckError
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
+from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
 
 log = logging.getLogger(__name__)
@@ -37,21 +39,7 @@ class CardError(A3DuckError):
     """The card cannot be rendered from these artifacts; the message says what to fix."""
 
 
-# Leaderboard (v1) facts per task: how the Hub's model-index names the dataset and metric.
-TASKS: dict[str, dict[str, Any]] = {
-    "arc_challenge": {"title": "ARC-Challenge", "hub_name": "AI2 Reasoning Challenge",
-                      "type": "ai2_arc", "config": "ARC-Challenge", "split": "test", "shots": 25,
-                      "metric": "acc_norm", "metric_name": "normalized accuracy"},
-    "hellaswag": {"title": "HellaSwag", "hub_name": "HellaSwag", "type": "hellaswag",
-                  "config": None, "split": "validation", "shots": 10, "metric": "acc_norm",
-                  "metric_name": "normalized accuracy"},
-    "mmlu": {"title": "MMLU", "hub_name": "MMLU", "type": "cais/mmlu", "config": "all",
-             "split": "test", "shots": 5, "metric": "acc", "metric_name": "accuracy"},
-    "truthfulqa_mc2": {"title": "TruthfulQA (mc2)", "hub_name": "TruthfulQA",
-                       "type": "truthful_qa", "config": "multiple_choice", "split": "validation",
-                       "shots": 0, "metric": "mc2", "metric_name": "mc2"},
-}
-TASK_ORDER = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "average")
+TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
 HYPERPARAMETERS = (  # (config field, shown name) in the order of the published table
     ("learning_rate", "learning rate"), ("lr_scheduler", "lr scheduler"),
     ("batch_size", "batch size"), ("micro_batch_size", "micro-batch size"),
@@ -246,7 +234,7 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
     report = _read_json(p)
     if not isinstance(report.get("benchmarks"), dict):
         raise CardError(f"{p}: no 'benchmarks' (is it from `a3duck check-contamination`?)")
-    rows = [{"name": TASKS.get(name, {}).get("title", name), "status": b.get("status", "?"),
+    rows = [{"name": _long_title(name), "status": b.get("status", "?"),
              "questions": _dash(b.get("questions")), "exact": _dash(b.get("exact_duplicates")),
              "near": _dash(b.get("near_duplicates")),
              "matched": _dash(b.get("contaminated_questions"))}
@@ -255,6 +243,11 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
             "threshold": report.get("threshold", "not stated"), "rows": rows,
             "flagged": _dash(report.get("flagged_training_rows")),
             "total": _dash(report.get("training_rows"))}
+
+
+def _long_title(name: str) -> str:
+    spec = task_named(name)
+    return spec.long_title if spec else name
 
 
 def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
@@ -305,10 +298,11 @@ def eval_table(data: dict | None) -> dict[str, Any] | None:
         delta = (f"{100 * (adapter['value'] - base['value']):+.2f}"
                  if base and adapter else "–")
         any_row = adapter or base
-        rows.append({"task": TASKS.get(task, {}).get("title", "Average"), "base": cells[0],
+        spec = LEADERBOARD_TASKS.get(task)
+        rows.append({"task": spec.long_title if spec else "Average", "base": cells[0],
                      "adapter": cells[1], "delta": delta, "partial": limited,
                      "shots": _dash(any_row.get("num_fewshot")) if task != "average" else "–",
-                     "metric": TASKS[task]["metric"] if task in TASKS else "mean of the four",
+                     "metric": spec.leaderboard_metric if spec else "mean of the four",
                      "n_docs": _dash(any_row.get("n_docs"))})
     settings = data.get("settings") or {}
     return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
@@ -337,16 +331,16 @@ def model_index_results(data: dict | None) -> list:
 
     results = []
     for row in (data or {}).get("results", []):
-        spec = TASKS.get(row["task"])
+        spec = LEADERBOARD_TASKS.get(row["task"])
         if row["model"] != "adapter" or spec is None or row.get("limited") or _local_run(data):
             continue  # only full runs on the leaderboard's own datasets belong in model-index
-        shots = row.get("num_fewshot", spec["shots"])
+        shots, hub = row.get("num_fewshot", spec.num_fewshot), spec.hub
         results.append(EvalResult(
             task_type="text-generation", task_name="Text Generation",
-            dataset_type=spec["type"], dataset_name=f"{spec['hub_name']} ({shots}-Shot)",
-            dataset_config=spec["config"], dataset_split=row.get("split", spec["split"]),
-            dataset_args={"num_few_shot": shots}, metric_type=spec["metric"],
-            metric_name=spec["metric_name"], metric_value=round(100 * row["value"], 2),
+            dataset_type=hub.type, dataset_name=f"{hub.name} ({shots}-Shot)",
+            dataset_config=hub.config, dataset_split=row.get("split", hub.split),
+            dataset_args={"num_few_shot": shots}, metric_type=spec.leaderboard_metric,
+            metric_name=spec.metric_name, metric_value=round(100 * row["value"], 2),
         ))
     return results
 
@@ -356,6 +350,12 @@ def reference_rows() -> dict[str, Any]:
     ref = yaml.safe_load(REFERENCES.read_text(encoding="utf-8"))
     rows = [{"label": m["label"], "hub_id": m["hub_id"], "note": m.get("note"),
              "note_ko": m.get("note_ko"),
-             "scores": [f"{m['scores'][t]:.2f}" for t in TASK_ORDER]} for m in ref["models"]]
+             "scores": [_ref_score(m["scores"].get(t)) for t in TASK_ORDER]}
+            for m in ref["models"]]
     return {"rows": rows, "source_name": ref["source_name"], "source_url": ref["source_url"],
             "missing": ref.get("missing", [])}
+
+
+def _ref_score(value) -> str:
+    """A published score in percent; a task without a recorded number shows a dash."""
+    return "–" if value is None else f"{value:.2f}"
