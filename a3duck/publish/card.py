@@ -23,6 +23,7 @@ from a3duck.errors import A3DuckError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
 from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
+from a3duck.publish import DEFAULT_REPO_ID
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 _PACKAGED = Path(__file__).resolve().parent / "model_card"
 TEMPLATE_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "model_card"
 REFERENCES = TEMPLATE_DIR / "reference_results.yaml"
-DEFAULT_REPO_ID = "DopeorNope/A3_duck"
 LANGS = ("en", "ko")
 
 

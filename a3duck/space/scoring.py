@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from a3duck.errors import InputError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
-from a3duck.generation import InputError
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
 TASK_TITLES = {name: spec.long_title for name, spec in LEADERBOARD_TASKS.items()}
