@@ -33,8 +33,8 @@ def load_for_compare(adapter: str | None, base: str | None = None):
 def generate_answer(model, tokenizer, prompt: str, template: Template, max_new_tokens: int,
                     use_adapter: bool = True) -> str:
     """Greedy answer to ``prompt`` (``generation.generate_text``), cut at the template's stop
-    markers. Generation does not stop at a marker: ``response_of`` reads the whole text, as it
-    always has, so the answers stay those of a plain greedy ``generate``."""
+    markers by ``response_of``; generation is not stopped at a marker, so ``response_of`` reads
+    the same whole text as ever and the answers stay those of a plain greedy ``generate``."""
     toggle = nullcontext() if use_adapter or not hasattr(model, "disable_adapter") \
         else model.disable_adapter()
     with toggle:

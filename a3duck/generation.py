@@ -131,20 +131,30 @@ def stop_criterion(tokenizer, markers: tuple[str, ...]):
     return StopStringCriteria(tokenizer, list(markers))
 
 
+def _generate_kwargs(model, tokenizer, input_ids: list[int], settings: Settings,
+                     stop_markers: Sequence[str], extra_criteria=()) -> dict:
+    """``model.generate`` arguments: the settings, EOS/pad ids and the stop-marker criterion."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    criteria = list(extra_criteria) + ([stop_criterion(tokenizer, tuple(stop_markers))]
+                                       if stop_markers else [])
+    ids = torch.tensor([input_ids], device=model.device)
+    return dict(settings.generate_kwargs(), input_ids=ids, attention_mask=torch.ones_like(ids),
+                stopping_criteria=StoppingCriteriaList(criteria),
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+
+
 def _start_generation(model, tokenizer, input_ids, settings, stop_markers, timeout):
     """Start ``model.generate`` on a thread. Returns (streamer, progress, thread, failures)."""
     import torch
-    from transformers import StoppingCriteriaList, TextIteratorStreamer
+    from transformers import TextIteratorStreamer
 
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True,
                                     timeout=timeout)
     progress = _Progress(prompt_len=len(input_ids))
-    criteria = [progress] + ([stop_criterion(tokenizer, tuple(stop_markers))]
-                             if stop_markers else [])
-    ids = torch.tensor([input_ids], device=model.device)
-    kwargs = dict(settings.generate_kwargs(), input_ids=ids, attention_mask=torch.ones_like(ids),
-                  streamer=streamer, stopping_criteria=StoppingCriteriaList(criteria),
-                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    kwargs = dict(_generate_kwargs(model, tokenizer, input_ids, settings, stop_markers,
+                                   [progress]), streamer=streamer)
     failures: list[BaseException] = []
 
     def work():
@@ -199,10 +209,14 @@ def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
 
 def generate_text(model, tokenizer, prompt: str, settings: Settings,
                   stop_markers: Sequence[str] = ()) -> str:
-    """The whole generated text after ``prompt`` (``stream_generate``, drained): what was
-    shown last, cut at a stop marker."""
-    text = ""
-    for text in stream_generate(model, tokenizer, tokenizer(prompt)["input_ids"], settings,
-                                stop_markers):
-        pass
-    return text
+    """The whole generated text after ``prompt``, cut at the first stop marker; generation
+    stops there too. Decoded in one piece (a streamer decodes in segments, which can differ
+    for byte-fallback tokens), so this equals a plain ``model.generate`` + ``decode``."""
+    import torch
+
+    input_ids = tokenizer(prompt)["input_ids"]
+    with torch.inference_mode():
+        out = model.generate(**_generate_kwargs(model, tokenizer, input_ids, settings,
+                                                stop_markers))
+    text = tokenizer.decode(out[0, len(input_ids):], skip_special_tokens=True)
+    return truncate_at_stop(text, tuple(stop_markers))

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "beside a local adapter folder, else ./eval_results.json)")
     parser.add_argument("--backend", default="a3duck", choices=BACKENDS,
                         help="lm-eval model backend: a3duck (shared-context multiple-choice "
-                        "scoring, same numbers) or lm-eval's hf")
+                        "scoring, same numbers) or lm-eval's hf; when a3duck cannot be used, "
+                        "eval stops and says so")
 
 
 def _positive_int(text: str) -> int:

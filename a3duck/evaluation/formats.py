@@ -71,6 +71,8 @@ def _processed(task_obj, doc: dict) -> dict:
 def build_mc_prompt(task: str, shots: list[dict], doc: dict) -> tuple[str, list[str]]:
     """(context, continuations) exactly as lm-eval's ``fewshot_context``/``construct_requests``
     build them for ``doc`` with the few-shot examples ``shots`` in the given order."""
+    # lm-eval internals (Task.build_qa_turn, fewshot_cfg, resolve_field, messages_to_text):
+    # pinned to the tested lm-eval in pyproject.toml; raise the pin only when tests pass.
     from lm_eval.api.utils import Message, messages_to_text
 
     t = lm_eval_task(task, doc.get("subject") if task == "mmlu" else None)
