@@ -21,13 +21,17 @@ from a3duck.errors import InputError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
-TASK_TITLES = {name: spec.long_title for name, spec in LEADERBOARD_TASKS.items()}
 
 
 @cache
 def load_examples(path: Path = EXAMPLES_FILE) -> dict:
     """The bundled few-shot items: {task: {shots: [...], items: [...]}, custom: [...]}."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# The Space's formats: the leaderboard tasks (in table order) that have bundled examples.
+TASK_TITLES = {name: spec.long_title for name, spec in LEADERBOARD_TASKS.items()
+               if name in load_examples()}
 
 
 def check_doc(task: str, doc, what: str = "doc") -> dict:
