@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", help="IA3 adapter folder or Hub id; evaluated next to the "
                         "base with deltas (without it, the base alone)")
     parser.add_argument("--tasks", default="all", help="comma-separated subset of "
-                        f"{','.join(TASK_ORDER)} (default: all four)")
+                        f"{','.join(TASK_ORDER)} (default: all)")
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N documents "
                         "of each task (each MMLU subject); for smoke runs, not for reporting")
     parser.add_argument("--batch-size", default="8", type=_batch_size,

@@ -53,7 +53,7 @@ class Plan:
 
 
 def parse_tasks(spec: str | list[str] | None) -> list[str]:
-    """Benchmarks to run, in leaderboard order; None/'all' means all four."""
+    """Benchmarks to run, in leaderboard order; None/'all' means every task of the table."""
     if spec is None or spec == "all":
         return list(TASK_ORDER)
     names = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t.strip()]

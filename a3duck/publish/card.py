@@ -40,6 +40,8 @@ class CardError(A3DuckError):
 
 
 TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
+_TASKS_WORD = ("one", "two", "three", "four", "five", "six", "seven", "eight")[
+    len(LEADERBOARD_ORDER) - 1]  # "mean of the four"
 HYPERPARAMETERS = (  # (config field, shown name) in the order of the published table
     ("learning_rate", "learning rate"), ("lr_scheduler", "lr scheduler"),
     ("batch_size", "batch size"), ("micro_batch_size", "micro-batch size"),
@@ -302,7 +304,7 @@ def eval_table(data: dict | None) -> dict[str, Any] | None:
         rows.append({"task": spec.long_title if spec else "Average", "base": cells[0],
                      "adapter": cells[1], "delta": delta, "partial": limited,
                      "shots": _dash(any_row.get("num_fewshot")) if task != "average" else "–",
-                     "metric": spec.leaderboard_metric if spec else "mean of the four",
+                     "metric": spec.leaderboard_metric if spec else f"mean of the {_TASKS_WORD}",
                      "n_docs": _dash(any_row.get("n_docs"))})
     settings = data.get("settings") or {}
     return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
