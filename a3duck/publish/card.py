@@ -9,7 +9,6 @@ evaluated", ``--limit`` rows are marked partial and kept out of the ``model-inde
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -19,11 +18,18 @@ import yaml
 
 from a3duck import __version__
 from a3duck.config import CONFIG_FILENAME, atomic_write_text
-from a3duck.errors import A3DuckError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
 from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
-from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
-from a3duck.publish import DEFAULT_REPO_ID
+from a3duck.models import ADAPTER_CONFIG, read_adapter_config
+from a3duck.publish import DEFAULT_REPO_ID, CardError
+from a3duck.publish.artifacts import (
+    data_report,
+    hyperparameters,
+    parameter_counts,
+    read_json,
+    read_yaml,
+    train_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +41,9 @@ REFERENCES = TEMPLATE_DIR / "reference_results.yaml"
 LANGS = ("en", "ko")
 
 
-class CardError(A3DuckError):
-    """The card cannot be rendered from these artifacts; the message says what to fix."""
-
-
 TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
 _TASKS_WORD = ("one", "two", "three", "four", "five", "six", "seven", "eight")[
     len(LEADERBOARD_ORDER) - 1]  # "mean of the four"
-HYPERPARAMETERS = (  # (config field, shown name) in the order of the published table
-    ("learning_rate", "learning rate"), ("lr_scheduler", "lr scheduler"),
-    ("batch_size", "batch size"), ("micro_batch_size", "micro-batch size"),
-    ("warmup_steps", "warmup steps"), ("num_epochs", "epochs"), ("max_steps", "max steps"),
-    ("weight_decay", "weight decay"), ("cutoff_len", "cutoff length"),
-    ("train_on_inputs", "train on inputs"), ("add_eos_token", "add eos token"),
-    ("group_by_length", "group by length"), ("packing", "packing"),
-    ("prompt_template", "prompt template"), ("precision", "precision"), ("seed", "seed"),
-)
 
 
 def add_arguments(parser) -> None:
@@ -104,7 +97,7 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         raise CardError(f"{adapter_dir} is not an adapter folder: {ADAPTER_CONFIG} is missing")
     adapter_cfg = read_adapter_config(adapter_dir)
     base = adapter_cfg.get("base_model_name_or_path") or ""
-    config = _read_yaml(adapter_dir / CONFIG_FILENAME)
+    config = read_yaml(adapter_dir / CONFIG_FILENAME)
     eval_raw = load_eval_results(eval_results, adapter_dir, base)
     data_name = str(config.get("data", "")) if config else ""
     return {
@@ -115,7 +108,7 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "hyperparameters": hyperparameters(config),
         "dataset": _display_dataset(data_name), "datasets": [data_name] if is_hub_id(data_name)
         else [],
-        "train": _train_metrics(adapter_dir), "data_report": _data_report(adapter_dir),
+        "train": train_metrics(adapter_dir), "data_report": data_report(adapter_dir),
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
         "references": reference_rows(), "plots": sorted(
@@ -141,91 +134,6 @@ def _names(value) -> str:
     return ", ".join(sorted(value)) if isinstance(value, (list, set, tuple)) else str(value)
 
 
-def _read_yaml(path: Path) -> dict | None:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{path} is not valid JSON ({exc})") from None
-
-
-def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
-    """Trainable count from the adapter file; base total from the base config (meta device)."""
-    from safetensors import safe_open
-
-    weights = adapter_dir / ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise CardError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing")
-    trainable = 0
-    with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():  # noqa: SIM118 - safe_open is not iterable
-            n = 1
-            for dim in fh.get_slice(key).get_shape():
-                n *= dim
-            trainable += n
-    total = base_parameter_count(base)
-    out = {"trainable": f"{trainable:,}", "total": None, "percent": None}
-    if total:
-        out["total"] = f"{total:,}"
-        out["percent"] = f"{100 * trainable / (total + trainable):.4f}"  # as PEFT reports it
-    return out
-
-
-def base_parameter_count(base: str) -> int | None:
-    """Parameters of the base model, from its config alone (no weights loaded); None if the
-    config cannot be found (offline and not cached)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from a3duck import embedded
-
-    try:
-        config = AutoConfig.from_pretrained(base, trust_remote_code=False)
-    except (OSError, ValueError):  # offline cache miss: only the embedded default has a fallback
-        if base != embedded.EMBEDDED_MODEL_ID:
-            log.warning("base config for %s unavailable: parameter fraction not computed", base)
-            return None
-        config = AutoConfig.from_pretrained(embedded.prepare())
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
-
-
-def hyperparameters(config: dict | None) -> list[tuple[str, str]]:
-    if not config:
-        return []
-    return [(label, _fmt(config[key])) for key, label in HYPERPARAMETERS if key in config]
-
-
-def _fmt(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _train_metrics(adapter_dir: Path) -> dict[str, str] | None:
-    path = adapter_dir / "train_metrics.json"
-    if not path.is_file():
-        return None
-    m = _read_json(path)
-    shown = {
-        "optimizer steps": m.get("steps"), "training tokens": m.get("train_tokens"),
-        "tokens / second": m.get("train_tokens_per_second"),
-        "wall time (s)": m.get("wall_seconds"), "final loss": m.get("final_loss"),
-    }
-    return {k: (f"{v:,.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else v)
-            for k, v in shown.items() if v is not None}
-
-
-def _data_report(adapter_dir: Path) -> dict[str, str] | None:
-    path = adapter_dir / "data_report.json"
-    if not path.is_file():
-        return None
-    report = _read_json(path)
-    return {k: str(v) for k, v in report.items() if isinstance(v, (int, float, str, bool))}
-
-
 def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
     """Method, threshold, totals and per-benchmark counts of a `check-contamination` report."""
     if not path:
@@ -233,7 +141,7 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
     p = Path(path)
     if not p.is_file():
         raise CardError(f"contamination report not found: {p}")
-    report = _read_json(p)
+    report = read_json(p)
     if not isinstance(report.get("benchmarks"), dict):
         raise CardError(f"{p}: no 'benchmarks' (is it from `a3duck check-contamination`?)")
     rows = [{"name": _long_title(name), "status": b.get("status", "?"),
@@ -261,7 +169,7 @@ def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
         if path:
             log.warning("%s not found: the card says 'not evaluated'", path)
         return None
-    data = _read_json(found)
+    data = read_json(found)
     if not isinstance(data.get("results"), list):
         raise CardError(f"{found}: no 'results' list (is it from `a3duck eval`?)")
     if data.get("base_model") and base and data["base_model"] != base:
