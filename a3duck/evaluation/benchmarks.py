@@ -25,6 +25,8 @@ from a3duck.errors import A3DuckError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, LocalTask, mmlu_subjects, write_rows
 
 HELLASWAG_POOL = 100  # few-shot pool when no train file: the LAST rows of the eval files
+LAYOUT = ("mmlu/{dev,val,test}/*.csv, arc/ARC-Challenge-*.jsonl, hellaswag/*.jsonl, "
+          "truthfulqa/*.json")  # for messages and help; the module docstring has the details
 
 
 class BenchmarkDataError(A3DuckError):
@@ -325,6 +327,5 @@ def prepare(data_dir: Path, benches: list[str], work: Path) -> Prepared:
     if not prep.tasks:
         raise BenchmarkDataError(
             f"none of {', '.join(benches)} found in {data_dir}: expected the layout "
-            "mmlu/{dev,val,test}/, arc/ARC-Challenge-*.jsonl, hellaswag/*.jsonl, "
-            "truthfulqa/*.json (see docs/evaluation.md)")
+            f"{LAYOUT} (see docs/evaluation.md)")
     return prep

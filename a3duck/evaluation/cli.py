@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
 from a3duck.evaluation.runner import BACKENDS, EvalError, ModelSpec, parse_tasks, plan, run_suite
 
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
                         help="weights dtype: auto = bf16 on capable GPUs, fp32 elsewhere")
     parser.add_argument("--data-dir", type=Path, help="folder with the original benchmark files "
-                        "(mmlu/, arc/, hellaswag/, truthfulqa/; see docs/evaluation.md); "
+                        f"({LAYOUT}; see docs/evaluation.md); "
                         "without it lm-eval downloads the Hub datasets")
     parser.add_argument("--output", type=Path, help="where to write eval_results.json (default: "
                         "beside a local adapter folder, else ./eval_results.json)")

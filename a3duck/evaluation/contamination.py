@@ -38,7 +38,7 @@ from pathlib import Path
 from a3duck import data
 from a3duck.config import atomic_write_text
 from a3duck.errors import A3DuckError
-from a3duck.evaluation.benchmarks import question_docs
+from a3duck.evaluation.benchmarks import LAYOUT, question_docs
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 
 DEFAULT_THRESHOLD = 0.8
@@ -104,8 +104,7 @@ def load_benchmarks(data_dir: Path) -> dict[str, tuple[list[Item], list[str]]]:
         found[name] = ([_item(name, *spec.question(d)) for d in docs], files)
     if not any(items for items, _ in found.values()):
         raise ContaminationError(
-            f"{data_dir}: no benchmark files found; expected some of mmlu/test|val/*.csv, "
-            "arc/ARC-Challenge-Test|Dev.jsonl, hellaswag/*.jsonl, truthfulqa/*.json")
+            f"{data_dir}: no benchmark files found; expected some of {LAYOUT}")
     return found
 
 
@@ -265,7 +264,7 @@ def add_arguments(parser) -> None:
                         help="training data: .json/.jsonl/.parquet/.csv file or Hub dataset id")
     parser.add_argument("--data-dir", required=True, type=Path,
                         help="benchmark files in the `a3duck eval --data-dir` layout "
-                             "(mmlu/, arc/, hellaswag/, truthfulqa/)")
+                             f"({LAYOUT})")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="near-duplicate threshold: fraction of a benchmark item's character "
                              f"{SHINGLE}-grams found in a training prompt (default "
