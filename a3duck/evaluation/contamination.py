@@ -264,7 +264,7 @@ def add_arguments(parser) -> None:
                         help="training data: .json/.jsonl/.parquet/.csv file or Hub dataset id")
     parser.add_argument("--data-dir", required=True, type=Path,
                         help="benchmark files in the `a3duck eval --data-dir` layout "
-                             f"({LAYOUT})")
+                             "(mmlu/, arc/, hellaswag/, truthfulqa/)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="near-duplicate threshold: fraction of a benchmark item's character "
                              f"{SHINGLE}-grams found in a training prompt (default "
