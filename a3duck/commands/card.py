@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from a3duck.publish.card import DEFAULT_REPO_ID, LANGS
+from a3duck.publish import DEFAULT_REPO_ID
+from a3duck.publish.card import LANGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

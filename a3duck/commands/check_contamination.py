@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.contamination import DEFAULT_THRESHOLD, SHINGLE
 
 
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training data: .json/.jsonl/.parquet/.csv file or Hub dataset id")
     parser.add_argument("--data-dir", required=True, type=Path,
                         help="benchmark files in the `a3duck eval --data-dir` layout "
-                             "(mmlu/, arc/, hellaswag/, truthfulqa/)")
+                             f"({LAYOUT})")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="near-duplicate threshold: fraction of a benchmark item's character "
                              f"{SHINGLE}-grams found in a training prompt (default "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import TASK_ORDER
 from a3duck.evaluation.runner import BACKENDS
 
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", help="IA3 adapter folder or Hub id; evaluated next to the "
                         "base with deltas (without it, the base alone)")
     parser.add_argument("--tasks", default="all", help="comma-separated subset of "
-                        f"{','.join(TASK_ORDER)} (default: all four)")
+                        f"{','.join(TASK_ORDER)} (default: all)")
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N documents "
                         "of each task (each MMLU subject); for smoke runs, not for reporting")
     parser.add_argument("--batch-size", default="8", type=_batch_size,
@@ -26,13 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
                         help="weights dtype: auto = bf16 on capable GPUs, fp32 elsewhere")
     parser.add_argument("--data-dir", type=Path, help="folder with the original benchmark files "
-                        "(mmlu/, arc/, hellaswag/, truthfulqa/; see docs/evaluation.md); "
+                        f"({LAYOUT}; see docs/evaluation.md); "
                         "without it lm-eval downloads the Hub datasets")
     parser.add_argument("--output", type=Path, help="where to write eval_results.json (default: "
                         "beside a local adapter folder, else ./eval_results.json)")
     parser.add_argument("--backend", default="a3duck", choices=BACKENDS,
                         help="lm-eval model backend: a3duck (shared-context multiple-choice "
-                        "scoring, same numbers) or lm-eval's hf")
+                        "scoring, same numbers) or lm-eval's hf; when a3duck cannot be used, "
+                        "eval stops and says so")
 
 
 def positive_int(text: str) -> int:

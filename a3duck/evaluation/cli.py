@@ -33,13 +33,8 @@ def portable_name(name: str | None) -> str | None:
 
 def _base_for(adapter: str | None) -> str:
     from a3duck import models
-    from a3duck.embedded import EMBEDDED_MODEL_ID
 
-    if adapter:
-        recorded = models.read_adapter_config(models.resolve_adapter(adapter))
-        if recorded.get("base_model_name_or_path"):
-            return recorded["base_model_name_or_path"]
-    return EMBEDDED_MODEL_ID
+    return models.base_of(models.resolve_adapter(adapter) if adapter else None)
 
 
 def evaluate_to_file(*, base_model: str | None, adapter: str | None, tasks: str = "all",
