@@ -7,7 +7,6 @@ distribution of scales per module, and per-layer mean ± std curves.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections import defaultdict
@@ -16,23 +15,6 @@ from pathlib import Path
 from a3duck.files import atomic_write, atomic_write_text
 
 KEY = re.compile(r"layers\.(\d+)\..*?([A-Za-z_]+)\.ia3_l")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("adapter", help="adapter folder or Hub id")
-    parser.add_argument("--output-dir", help="where to write the PNGs and inspect.json "
-                        "(default: ADAPTER/plots for a local adapter)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from a3duck.models import resolve_adapter
-
-    adapter = resolve_adapter(args.adapter)
-    out = Path(args.output_dir) if args.output_dir else adapter / "plots"
-    summary = inspect_adapter(adapter, out)
-    print(format_summary(summary))
-    print(f"\nwrote {', '.join(summary['plots'])} to {out}")
-    return 0
 
 
 def load_vectors(adapter: Path) -> dict[str, dict[int, object]]:

@@ -250,9 +250,7 @@ def load(base: str | None = None, adapter: str | None = None, *, dtype=None, dev
     trained for another base raises AdapterMismatchError before any weights are touched.
     """
     adapter_dir = resolve_adapter(adapter, revision) if adapter else None
-    if base is None:
-        base = (read_adapter_config(adapter_dir).get("base_model_name_or_path")
-                if adapter_dir else None) or EMBEDDED_MODEL_ID
+    base = base or base_of(adapter_dir)
     model, path = load_base(base, dtype=dtype, device=device)
     tokenizer = load_tokenizer(str(adapter_dir) if adapter_dir and _has_tokenizer(adapter_dir)
                                else path)
@@ -299,6 +297,23 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
         raise ModelError(f"{out} already exists: choose another --output-dir or remove it"
                          ) from None
     return out
+
+
+def base_of(adapter_dir: Path | None) -> str:
+    """The base model to use when none is given: the adapter's recorded base, else the
+    embedded default."""
+    recorded = read_adapter_config(adapter_dir).get("base_model_name_or_path") if adapter_dir \
+        else None
+    return recorded or EMBEDDED_MODEL_ID
+
+
+def adapter_template(adapter: str | None, revision: str | None = None) -> str:
+    """The prompt template ``adapter`` was trained with; the recipe default (TrainConfig's) for
+    adapters a3duck did not train, and when there is no adapter."""
+    from a3duck.config import TrainConfig
+
+    trained = adapter_train_config(adapter, revision) if adapter else None
+    return (trained or TrainConfig()).prompt_template
 
 
 def adapter_train_config(adapter: str, revision: str | None = None):

@@ -111,7 +111,7 @@ def test_missing_token_fails_before_any_request(hub, hub_adapter, tmp_path):
     server, state = hub
     proc = push(hub_env(tmp_path, server.base_url, token=None), "--adapter-dir",
                 str(hub_adapter), "--repo-id", REPO)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "no Hugging Face token" in proc.stderr and "HF_TOKEN" in proc.stderr
     assert state.requests == []
 
@@ -121,7 +121,7 @@ def test_server_error_mid_upload_leaves_remote_unchanged(hub, hub_adapter, tmp_p
     state.fail["lfs_put"] = [507]  # the weights upload fails after preupload and LFS batch
     proc = push(hub_env(tmp_path, server.base_url), "--adapter-dir", str(hub_adapter),
                 "--repo-id", REPO)
-    assert proc.returncode == 1, proc.stdout
+    assert proc.returncode == 2, proc.stdout
     message = next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
     assert message.startswith("error: upload to DopeorNope/A3_duck failed"), message
     assert "nothing was committed" in message and "unchanged" in message, message

@@ -107,7 +107,7 @@ def test_fewshot_cost_is_bounded_and_named(client, item, words):
 
 
 def test_fewshot_prompt_tokens_are_bounded():
-    from a3duck.generation import InputError
+    from a3duck.errors import InputError
     from a3duck.space.scoring import MAX_PROMPT_TOKENS, check_cost
 
     def tokenizer(text):  # one token per character

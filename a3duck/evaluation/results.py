@@ -2,8 +2,8 @@
 
 Row schema (values are fractions in [0, 1]):
 ``{model: "base"|"adapter", task, metric, value, stderr, num_fewshot, n_docs, limited}`` with
-``task`` one of mmlu, arc_challenge, hellaswag, truthfulqa_mc2, plus ``average`` per model when
-all four ran. MMLU is the PLAIN mean over subjects (the Open LLM Leaderboard v1 figure); the
+``task`` a name of the task table (evaluation/leaderboard.py), plus ``average`` per model when
+every task of the table ran. MMLU is the PLAIN mean over subjects (the Open LLM Leaderboard v1 figure); the
 size-weighted mean that lm-eval's ``mmlu`` group reports is kept in ``details``.
 """
 

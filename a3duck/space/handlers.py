@@ -1,7 +1,7 @@
 """The Space's request handlers: what each button and the chat do, with the model runtime.
 
 Layout lives in :mod:`a3duck.space.ui`; the model in :mod:`a3duck.space.runtime`; generation in
-:mod:`a3duck.generation`; few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
+:mod:`a3duck.generation` (prompts: :mod:`a3duck.space.chat`); few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
 errors into ``gr.Error`` (one clear message) and unexpected failures into a short ``gr.Error``
 plus a logged traceback, so one failed request never breaks the next.
 """
@@ -13,15 +13,9 @@ import inspect
 import json
 import logging
 
-from a3duck.errors import USER_ERRORS
-from a3duck.generation import (
-    InputError,
-    Settings,
-    Stats,
-    build_chat_prompt,
-    check_message,
-    stream_generate,
-)
+from a3duck.errors import USER_ERRORS, InputError
+from a3duck.generation import Settings, Stats, stream_generate
+from a3duck.space.chat import build_chat_prompt, check_message
 from a3duck.space.runtime import Runtime
 from a3duck.space.scoring import check_cost, load_examples, score_item
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from a3duck.errors import A3DuckError
 from a3duck.files import public_name
+from a3duck.publish import DEFAULT_REPO_ID
 
 log = logging.getLogger(__name__)
 
 SPACE_BASE_MODEL = "meta-llama/Llama-2-13b-hf"
-SPACE_ADAPTER = "DopeorNope/A3_duck"
+SPACE_ADAPTER = DEFAULT_REPO_ID  # the published adapter
 
 
 def on_gpu_space() -> bool:
@@ -245,13 +246,10 @@ class Runtime:
 
 
 def _template_name(config: ServeConfig) -> str:
-    """The template recorded in the adapter's a3duck_config.yaml (alpaca when absent)."""
-    if not config.adapter:
-        return "alpaca"
-    from a3duck.models import adapter_train_config
+    """The template recorded in the adapter's a3duck_config.yaml (the recipe default else)."""
+    from a3duck.models import adapter_template
 
-    trained = adapter_train_config(config.adapter, config.revision)
-    return trained.prompt_template if trained else "alpaca"
+    return adapter_template(config.adapter, config.revision)
 
 
 def _adapter_params(model) -> tuple[int, int]:

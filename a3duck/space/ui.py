@@ -2,12 +2,12 @@
 
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
-queue. ``app.py`` at the repository root is the Space's entry point and calls :func:`main`.
+queue. ``app.py`` at the repository root is the Space's entry point; its flags (and those of
+`a3duck serve`) are in :mod:`a3duck.commands.serve`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from a3duck.generation import LIMITS
@@ -187,40 +187,8 @@ def prepare(config: ServeConfig):
     return demo, runtime
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
-                        "A3DUCK_BASE_MODEL; default: the adapter's recorded base, else "
-                        "meta-llama/Llama-2-13b-hf on a GPU Space, else the embedded SmolLM2)")
-    parser.add_argument("--adapter", help="IA3 adapter: Hub id or local folder, 'none' for the "
-                        "base alone (env A3DUCK_ADAPTER; default DopeorNope/A3_duck on a GPU "
-                        "Space, else none)")
-    parser.add_argument("--revision", help="adapter revision (branch, tag or commit) on the Hub")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default=None,
-                        help="weights precision (default auto: bf16 on GPUs that support it)")
-    parser.add_argument("--merge", action="store_true", default=None,
-                        help="fold the adapter into the weights for speed (disables base vs "
-                        "adapter)")
-    parser.add_argument("--host", default=None, help="address to listen on (env "
-                        "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="port (env GRADIO_SERVER_PORT; default 7860)")
-    parser.add_argument("--queue-size", type=int, default=None,
-                        help="visitors that may wait in the queue (default 64)")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="generations that run at once (default 2)")
-
-
-def config_from_args(args) -> ServeConfig:
-    return ServeConfig.resolve(
-        base_model=args.base_model, adapter=args.adapter, revision=args.revision,
-        device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
-        port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
-
-
-def run(args) -> int:
-    """`a3duck serve`: load once, then serve until interrupted."""
-    config = config_from_args(args)
+def launch(config: ServeConfig) -> None:
+    """Load the model once, then serve until interrupted."""
     check_port(config.host, config.port)  # before the model loads, not after
     demo, _ = prepare(config)
     try:
@@ -228,7 +196,6 @@ def run(args) -> int:
     except OSError:  # taken while the model loaded
         check_port(config.host, config.port)
         raise
-    return 0
 
 
 def check_port(host: str, port: int) -> None:
@@ -244,19 +211,3 @@ def check_port(host: str, port: int) -> None:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): another "
                           "server probably uses it; pass --port N (or set GRADIO_SERVER_PORT) "
                           "or stop the other server") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of app.py (a Space, or `python app.py --port 7861` locally)."""
-    parser = argparse.ArgumentParser(prog="app.py", description=TITLE)
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from a3duck.cli import _run
-
-    return _run(_Module, parser.parse_args(argv))
-
-
-class _Module:
-    """Adapter so app.py reports user errors exactly like the `a3duck` CLI."""
-
-    run = staticmethod(run)
