@@ -4,7 +4,7 @@ Configure with flags or environment: A3DUCK_BASE_MODEL, A3DUCK_ADAPTER ('none' =
 GRADIO_SERVER_PORT. `python app.py --help` lists every option.
 """
 
-from a3duck.space.ui import main
+from a3duck.commands.serve import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,8 +9,8 @@ left out are 1/N: the average).
 
 Every source must record the same base model and adapt the same modules with the same shapes
 (else :class:`AdapterMismatchError` before anything is written). The result is written to a
-temporary folder and renamed into place: ``adapter_config.json`` and
-``adapter_model.safetensors`` as PEFT writes them, the first source's tokenizer, a README card
+temporary folder and renamed into place (:func:`a3duck.files.replacing_folder`):
+``adapter_config.json`` and ``adapter_model.safetensors`` as PEFT writes them, the first source's tokenizer, a README card
 that says it is a mix, and ``a3duck_config.yaml`` with the base, the prompt template and a
 ``mix`` section (mode, and for each source: where from, revision, sha256, weight).
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import torch
 from a3duck import models
 from a3duck.config import CONFIG_FILENAME, MIX_KEY, save_config
 from a3duck.errors import AdapterMismatchError, ConfigError
+from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +142,7 @@ def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multipli
     check_compatible(sources, tensors)
     weights = weights_for(sources, mode)
     mixed = combine(tensors, weights, mode)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    tmp.chmod(0o755)
-    try:
+    with replacing_folder(out, replace=False) as tmp:
         first = sources[0].folder
         shutil.copy(first / models.ADAPTER_CONFIG, tmp / models.ADAPTER_CONFIG)
         save_file(mixed, str(tmp / models.ADAPTER_WEIGHTS), metadata={"format": "pt"})
@@ -154,9 +151,6 @@ def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multipli
                 shutil.copy(first / name, tmp / name)
         save_config(mix_record(sources, weights, mode), tmp / CONFIG_FILENAME)
         _write_card(tmp, out.name)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("mixed %d adapter(s) (%s) into %s", len(sources), mode, out)
     return out
 
@@ -164,10 +158,9 @@ def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multipli
 def mix_record(sources: list[MixSource], weights: list[float], mode: str) -> dict:
     """What a3duck_config.yaml holds for a mix: the fields a Space needs + the recipe."""
     first = models.read_adapter_config(sources[0].folder)
-    trained = models.adapter_train_config(str(sources[0].folder))
     return {
         "base_model": first.get("base_model_name_or_path"),
-        "prompt_template": trained.prompt_template if trained else "alpaca",
+        "prompt_template": models.adapter_template(str(sources[0].folder)),
         MIX_KEY: {"mode": mode, "sources": [
             {"adapter": s.source, "revision": s.revision, "weight": w,
              "sha256": sha256(s.folder / models.ADAPTER_WEIGHTS)}

@@ -12,7 +12,8 @@ from multi_support import random_adapter
 from test_space_helpers import TINY_SETTINGS, load_runtime, serve
 
 from a3duck.errors import A3DuckError, ConfigError
-from a3duck.generation import Settings, build_chat_prompt, stream_generate
+from a3duck.generation import Settings, stream_generate
+from a3duck.space.chat import build_chat_prompt
 from a3duck.space.zoo import adapter_specs, display_names
 
 ARGS = list(TINY_SETTINGS.values())
@@ -142,7 +143,7 @@ def test_gradio_clients_choose_their_adapter(zoo):
 def test_repeated_flag_and_env_list(monkeypatch):
     import argparse
 
-    from a3duck.space.ui import add_arguments, config_from_args
+    from a3duck.commands.serve import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -1,7 +1,7 @@
 """The Space's request handlers: what each button and the chat do, with the model runtime.
 
 Layout lives in :mod:`a3duck.space.ui`; the model in :mod:`a3duck.space.runtime`; generation in
-:mod:`a3duck.generation`; few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
+:mod:`a3duck.generation` (prompts: :mod:`a3duck.space.chat`); few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
 errors into ``gr.Error`` (one clear message) and unexpected failures into a short ``gr.Error``
 plus a logged traceback, so one failed request never breaks the next.
 """
@@ -13,17 +13,12 @@ import inspect
 import json
 import logging
 
-from a3duck.errors import USER_ERRORS
-from a3duck.generation import (
-    InputError,
-    Settings,
-    Stats,
-    build_chat_prompt,
-    check_message,
-)
+from a3duck.errors import USER_ERRORS, InputError
+from a3duck.generation import Settings, Stats
 from a3duck.multi_adapter import BASE
+from a3duck.space.chat import build_chat_prompt, check_message
 from a3duck.space.runtime import Runtime
-from a3duck.space.scoring import load_examples, score_item
+from a3duck.space.scoring import check_cost, load_examples, score_item
 from a3duck.space.zoo import about_lines
 
 log = logging.getLogger(__name__)
@@ -35,6 +30,7 @@ CHAT_EXAMPLES = [
 ]
 EMPTY_ANSWER = "_(the model ended its answer without producing text)_"
 CUSTOM = "custom"
+STOP_AT = ("\n\n", "\n")  # few-shot free-form answers stop at a blank line or a line end
 
 
 def _user_errors(fn):
@@ -96,8 +92,8 @@ def chat_handler(rt: Runtime):
     import gradio as gr
 
     @_user_errors
-    def chat(message, history, max_new_tokens, temperature, top_p, top_k,
-             repetition_penalty, adapter_on=True, adapter=None):
+    def chat(message, history=None, max_new_tokens=256, temperature=0.7, top_p=0.9, top_k=50,
+             repetition_penalty=1.1, adapter_on=True, adapter=None):
         text = check_message(message)
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, top_k=top_k,
@@ -143,10 +139,10 @@ def fewshot_handlers(rt: Runtime):
     import gradio as gr
 
     @_user_errors
-    def score(task, item_text, adapter_on, adapter=None):
+    def score(task, item_text=None, adapter_on=True, adapter=None):
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
-        shots, doc = parse_item(item_text)
+        shots, doc = parse_item(item_json(task, 0, 3) if item_text is None else item_text)
         result = score_item(rt, task, shots, doc, rt.pick(adapter_on, adapter))
         letters = [c.strip() for c in result.choices]
         rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
@@ -162,18 +158,21 @@ def fewshot_handlers(rt: Runtime):
         return result.context, label, rows, verdict
 
     @_user_errors
-    def generate(prompt_text, max_new_tokens, stop_at, adapter_on, adapter=None):
+    def generate(prompt_text, max_new_tokens=32, stop_at="\n\n", adapter_on=True, adapter=None):
         text = check_message(prompt_text, "prompt")
+        if stop_at not in STOP_AT:
+            raise InputError(f"stop_at must be one of {', '.join(map(repr, STOP_AT))}, "
+                             f"got {stop_at!r}")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
+        check_cost(rt.tokenizer, text)
         ids = rt.tokenizer(text)["input_ids"]
         keep = rt.info.context_window - settings.max_new_tokens
         if len(ids) > keep:
             gr.Warning(f"Prompt too long for the context window: its first {len(ids) - keep} "
                        "token(s) were cut.")
             ids = ids[-keep:]
-        markers = ("\n\n",) if stop_at != "\n" else ("\n",)
-        for answer, _ in _generate(rt, ids, settings, rt.pick(adapter_on, adapter), markers):
+        for answer, _ in _generate(rt, ids, settings, rt.pick(adapter_on, adapter), (stop_at,)):
             yield answer
 
     return score, generate
@@ -188,7 +187,7 @@ def compare_handler(rt: Runtime):
     """Base and chosen adapters answer one prompt in one mixed batch (API name /compare):
     yields one text per :func:`compare_order` name and the status line (third output)."""
     @_user_errors
-    def compare(instruction, context, max_new_tokens, temperature, chosen=None):
+    def compare(instruction, context="", max_new_tokens=128, temperature=0.0, chosen=None):
         if not rt.can_toggle:
             raise InputError(rt.toggle_explanation())
         text = check_message(instruction, "instruction")

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck.errors import A3DuckError
+from a3duck.files import public_name
 from a3duck.multi_adapter import BASE
+from a3duck.publish import DEFAULT_REPO_ID
 
 log = logging.getLogger(__name__)
 
 SPACE_BASE_MODEL = "meta-llama/Llama-2-13b-hf"
-SPACE_ADAPTER = "DopeorNope/A3_duck"
+SPACE_ADAPTER = DEFAULT_REPO_ID  # the published adapter
 
 
 def on_gpu_space() -> bool:
@@ -102,6 +104,8 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     temporary folder (reads only the small adapter file). None without an adapter."""
     if not adapter:
         return None
+    import atexit
+    import shutil
     import tempfile
 
     from a3duck.inspect import inspect_adapter
@@ -113,15 +117,12 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
         return str(shipped)
     try:
         out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
+        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
         inspect_adapter(folder, out)
     except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
         log.warning("could not draw the IA3 plot: %s", exc)
         return None
     return str(out / "ia3_heatmap.png")
-
-
-def _is_local(name: str) -> bool:
-    return Path(name).expanduser().exists()
 
 
 class Runtime:
@@ -218,11 +219,12 @@ class Runtime:
 
             device = "cuda" if torch.cuda.is_available() else None
         multi, tokenizer, adapters = load_zoo(config, dtype, device)
-        template = get_template(adapters[0].template if adapters else "alpaca")
+        template = get_template(adapters[0].template if adapters
+                                else models.adapter_template(None))
         trainable = adapters[0].params if adapters else 0
         info = ModelInfo(
-            base_model=_display_name(getattr(multi.model.config, "name_or_path", None)
-                                     or str(config.base_model)),
+            base_model=public_name(getattr(multi.model.config, "name_or_path", None)
+                                   or str(config.base_model)),
             adapter=adapters[0].name if adapters else None, revision=config.revision,
             template=template.name, trainable_params=trainable,
             total_params=trainable + sum(p.numel() for p in multi.model.parameters()),
@@ -237,11 +239,6 @@ class Runtime:
         log.info("serving %s + %s (%s on %s)", info.base_model,
                  ", ".join(a.name for a in adapters) or "no adapter", info.dtype, info.device)
         return cls(multi, tokenizer, template, info, adapters)
-
-
-def _display_name(adapter: str) -> str:
-    """A Hub id as is; a local folder by its name only (no local paths on screen)."""
-    return Path(adapter).name if _is_local(adapter) else adapter
 
 
 def context_window(model, tokenizer) -> int:

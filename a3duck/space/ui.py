@@ -2,18 +2,19 @@
 
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
-queue. ``app.py`` at the repository root is the Space's entry point and calls :func:`main`.
+queue. ``app.py`` at the repository root is the Space's entry point; its flags (and those of
+`a3duck serve`) are in :mod:`a3duck.commands.serve`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
+    STOP_AT,
     about_markdown,
     chat_handler,
     compare_handler,
@@ -84,7 +85,8 @@ def _fewshot_tab(gr, rt: Runtime):
     with gr.Row():
         score_btn = gr.Button("Score choices", variant="primary", elem_id="score-btn")
         gen_btn = gr.Button("Generate (free-form)", elem_id="fewshot-gen-btn")
-        stop_at = gr.Radio([("blank line", "\n\n"), ("end of line", "\n")], value="\n\n",
+        stop_at = gr.Radio([("blank line", STOP_AT[0]), ("end of line", STOP_AT[1])],
+                           value=STOP_AT[0],
                            label="Free-form answer stops at")
         max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens (free-form)")
     verdict = gr.Markdown(elem_id="fewshot-verdict")
@@ -100,7 +102,7 @@ def _fewshot_tab(gr, rt: Runtime):
     answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
 
     _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, (score_btn, gen_btn),
-                  (stop_at, max_new), (probs, table, verdict, answer))
+                  (max_new, stop_at), (probs, table, verdict, answer))
 
 
 def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen_inputs,
@@ -127,7 +129,8 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
     score_fn, gen_fn = fewshot_handlers(rt)
     buttons[0].click(score_fn, [task, item_box, *adapter], [prompt, probs, table, verdict],
                      api_name="fewshot_score")
-    buttons[1].click(gen_fn, [prompt, *gen_inputs, *adapter], answer,
+    max_new, stop_at = gen_inputs  # in the order of the handler's parameters
+    buttons[1].click(gen_fn, [prompt, max_new, stop_at, *adapter], answer,
                      api_name="fewshot_generate")
 
 
@@ -142,7 +145,7 @@ def _compare_tab(gr, rt: Runtime):
     with gr.Row():
         instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
                                  value="Give three reasons to learn a second language.")
-        context = gr.Textbox(label="Input (optional context)", lines=3)
+        context = gr.Textbox("", label="Input (optional context)", lines=3)
     with gr.Row():
         chosen = gr.CheckboxGroup(order, value=order, label="Models", elem_id="cmp-models")
         max_new = gr.Slider(*LIMITS.max_new_tokens, value=128, step=1, label="Max new tokens")
@@ -205,59 +208,27 @@ def prepare(config: ServeConfig):
     return demo, runtime
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
-                        "A3DUCK_BASE_MODEL; default: the adapter's recorded base, else "
-                        "meta-llama/Llama-2-13b-hf on a GPU Space, else the embedded SmolLM2)")
-    parser.add_argument("--adapter", action="append", metavar="[NAME=]PATH_OR_ID",
-                        help="IA3 adapter: Hub id or local folder, 'none' for the base alone; "
-                        "repeat to serve several on one base (env A3DUCK_ADAPTER, a comma list; "
-                        "default DopeorNope/A3_duck on a GPU Space, else none)")
-    parser.add_argument("--revision", help="adapter revision (branch, tag or commit) on the Hub")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default=None,
-                        help="weights precision (default auto: bf16 on GPUs that support it)")
-    parser.add_argument("--merge", action="store_true", default=None,
-                        help="fold the (one) adapter into the weights for speed (disables "
-                        "Compare)")
-    parser.add_argument("--host", default=None, help="address to listen on (env "
-                        "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="port (env GRADIO_SERVER_PORT; default 7860)")
-    parser.add_argument("--queue-size", type=int, default=None,
-                        help="visitors that may wait in the queue (default 64)")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="requests served at once, decoded together in mixed batches "
-                        "(default 8)")
-
-
-def config_from_args(args) -> ServeConfig:
-    return ServeConfig.resolve(
-        base_model=args.base_model, revision=args.revision,
-        adapter=",".join(args.adapter) if args.adapter else None,
-        device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
-        port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
-
-
-def run(args) -> int:
-    """`a3duck serve`: load once, then serve until interrupted."""
-    config = config_from_args(args)
+def launch(config: ServeConfig) -> None:
+    """Load the model once, then serve until interrupted."""
+    check_port(config.host, config.port)  # before the model loads, not after
     demo, _ = prepare(config)
-    demo.launch(server_name=config.host, server_port=config.port, show_error=False)
-    return 0
+    try:
+        demo.launch(server_name=config.host, server_port=config.port, show_error=False)
+    except OSError:  # taken while the model loaded
+        check_port(config.host, config.port)
+        raise
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of app.py (a Space, or `python app.py --port 7861` locally)."""
-    parser = argparse.ArgumentParser(prog="app.py", description=TITLE)
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from a3duck.cli import _run
+def check_port(host: str, port: int) -> None:
+    """ConfigError naming the fix when ``host:port`` cannot be listened on."""
+    import socket
 
-    return _run(_Module, parser.parse_args(argv))
+    from a3duck.errors import ConfigError
 
-
-class _Module:
-    """Adapter so app.py reports user errors exactly like the `a3duck` CLI."""
-
-    run = staticmethod(run)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): another "
+                          "server probably uses it; pass --port N (or set GRADIO_SERVER_PORT) "
+                          "or stop the other server") from None

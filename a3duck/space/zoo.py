@@ -75,30 +75,24 @@ class AdapterInfo:
 def adapter_info(name: str, source: str, folder: Path, revision: str | None) -> AdapterInfo:
     """Facts of an adapter read from its folder (small files only; no model weights)."""
     from a3duck.config import CONFIG_FILENAME, MIX_KEY
-    from a3duck.models import adapter_train_config
+    from a3duck.files import public_name
+    from a3duck.models import adapter_template
     from a3duck.multi_adapter import read_vectors
     from a3duck.space.runtime import ia3_plot
 
     local = Path(source).expanduser().is_dir()
-    trained = adapter_train_config(str(folder))
     mix = None
     if (folder / CONFIG_FILENAME).is_file():
         import yaml
 
         raw = yaml.safe_load((folder / CONFIG_FILENAME).read_text(encoding="utf-8")) or {}
-        mix = [_public(str(s.get("adapter")))
+        mix = [public_name(str(s.get("adapter")))
                for s in (raw.get(MIX_KEY) or {}).get("sources", [])]
     return AdapterInfo(
-        name=name, source=Path(source).name if local else source, revision=revision,
+        name=name, source=public_name(source) if local else source, revision=revision,
         local=local, params=sum(v.numel() for v in read_vectors(folder).values()),
-        template=trained.prompt_template if trained else "alpaca",
+        template=adapter_template(str(folder)),
         ia3_plot=ia3_plot(str(folder)), mixed_from=mix or None)
-
-
-def _public(source: str) -> str:
-    """A Hub id as is, a local path by its last part."""
-    return Path(source).name if source.startswith(("/", ".", "~")) or source.count("/") > 1 \
-        else source
 
 
 def about_lines(adapters: list[AdapterInfo]) -> list[str]:
