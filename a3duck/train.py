@@ -89,27 +89,38 @@ def check_output_dir(out: Path) -> None:
         raise ConfigError(f"output_dir: {probe} is not writable; choose another --output-dir")
 
 
-# Settings a resumed run may change without changing what its checkpoints mean.
+# Settings a resumed run may change without changing what its checkpoints mean; the length of
+# the run may change too (with a message), as long as steps are left to train.
 RESUME_MAY_CHANGE = frozenset({"output_dir", "save_steps", "save_total_limit", "logging_steps",
                                "device", "gradient_checkpointing"})
+RUN_LENGTH = ("max_steps", "num_epochs")
 
 
 def check_resume_config(checkpoints: Path, config: TrainConfig) -> None:
-    """Refuse --resume with settings other than those the checkpoints were made with."""
+    """Refuse --resume with settings other than those the checkpoints were made with; a new
+    run length is said (the learning-rate schedule follows it) or refused if nothing is left."""
     recorded_file = checkpoints / CONFIG_FILENAME
     if not recorded_file.is_file():
         log.warning("--resume: %s has no record of its settings; cannot check that they match",
                     checkpoints)
         return
-    recorded = read_recipe(recorded_file)
-    now = config.to_dict()
-    changed = [f"{k} {recorded[k]!r} -> {now[k]!r}" for k in now
-               if k in recorded and k not in RESUME_MAY_CHANGE and recorded[k] != now[k]]
+    recorded, now = read_recipe(recorded_file), config.to_dict()
+    changed = {k: f"{k} {recorded[k]!r} -> {now[k]!r}" for k in now
+               if k in recorded and k not in RESUME_MAY_CHANGE and recorded[k] != now[k]}
+    length = [changed.pop(k) for k in RUN_LENGTH if k in changed]
     if changed:
         raise ConfigError(
             f"--resume: the checkpoints in {checkpoints} were made with other settings "
-            f"({'; '.join(changed)}); resume with the checkpoint's values, or choose another "
-            "--output-dir to start a new run")
+            f"({'; '.join(changed.values())}); resume with the checkpoint's values, or choose "
+            "another --output-dir to start a new run")
+    step = max((int(p.name.split("-")[-1]) for p in checkpoints.glob("checkpoint-*")
+                if p.name.split("-")[-1].isdigit()), default=0)
+    if length and 0 < config.max_steps <= step:
+        raise ConfigError(f"--resume: the newest checkpoint is at step {step}; max_steps "
+                          f"{config.max_steps} leaves nothing to train: pass a larger --max-steps")
+    if length:
+        log.warning("--resume with a new run length (%s): continuing from step %d; the "
+                    "learning-rate schedule follows the new length", "; ".join(length), step)
 
 
 def _check_checkpoints(checkpoints: Path, resume: bool) -> Path:

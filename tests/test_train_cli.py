@@ -166,18 +166,37 @@ def test_cuda_on_a_host_without_cuda(tmp_path, capsys):
     assert code == 2 and "no usable CUDA GPU" in err and "--device cpu" in err
 
 
-def test_resume_with_other_settings_is_refused(tmp_path, capsys):
+def checkpoints_made_with(tmp_path, **settings) -> Path:
     checkpoints = tmp_path / "run" / "checkpoints"
     (checkpoints / "checkpoint-4").mkdir(parents=True)
-    made = TrainConfig(base_model=str(tmp_path / "no-such-model"), output_dir=str(tmp_path / "run"),
-                       data=str(tmp_path / "first.jsonl"), max_steps=20, device="cpu")
+    made = TrainConfig(**{"base_model": str(tmp_path / "no-such-model"), "device": "cpu",
+                          "output_dir": str(tmp_path / "run"),
+                          "data": str(tmp_path / "no-such-data.jsonl"), **settings})
     (checkpoints / CONFIG_FILENAME).write_text(yaml.safe_dump(made.to_dict()))
-    code, err = train(tmp_path, capsys, "--resume", "--max-steps", "40", "--device", "cpu",
-                      "--save-steps", "5")
+    return checkpoints
+
+
+def test_resume_with_other_data_is_refused(tmp_path, capsys):
+    checkpoints_made_with(tmp_path, data=str(tmp_path / "first.jsonl"), learning_rate=0.01)
+    code, err = train(tmp_path, capsys, "--resume", "--device", "cpu", "--save-steps", "5")
     assert code == 2 and "--resume: the checkpoints in" in err
-    assert "max_steps 20 -> 40" in err
     assert f"data '{tmp_path / 'first.jsonl'}' -> '{tmp_path / 'no-such-data.jsonl'}'" in err
-    assert "save_steps" not in err  # checkpoint interval may change
+    assert "learning_rate 0.01 -> 0.0004" in err
+    assert "save_steps" not in err  # the checkpoint interval may change
+
+
+def test_resume_with_another_length_says_what_it_does_or_refuses(tmp_path, capsys, caplog):
+    from a3duck.train import check_resume_config
+
+    checkpoints = checkpoints_made_with(tmp_path, max_steps=20)
+    code, err = train(tmp_path, capsys, "--resume", "--max-steps", "3", "--device", "cpu")
+    assert code == 2 and "newest checkpoint is at step 4; max_steps 3 leaves nothing" in err
+    longer = TrainConfig(base_model=str(tmp_path / "no-such-model"), device="cpu",
+                         output_dir=str(tmp_path / "run"), data=str(tmp_path / "no-such-data.jsonl"),
+                         max_steps=40)
+    with caplog.at_level(logging.WARNING, logger="a3duck"):
+        check_resume_config(checkpoints, longer)
+    assert "new run length (max_steps 20 -> 40): continuing from step 4" in caplog.text
 
 
 def test_quiet_by_default_a3duck_lines_only(tiny_llama_dir, tmp_path):
@@ -186,7 +205,7 @@ def test_quiet_by_default_a3duck_lines_only(tiny_llama_dir, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "a3duck", "train", "--base-model", str(tiny_llama_dir), "--data",
          str(data), "--output-dir", str(tmp_path / "run"), "--max-steps", "2", "--batch-size",
-         "2", "--micro-batch-size", "2", "--cutoff-len", "64", "--device", "cpu",
+         "2", "--micro-batch-size", "2", "--cutoff-len", "128", "--device", "cpu",
          "--warmup-steps", "0", "--save-steps", "2"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
