@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("a3duck.publish.card", "render the model card (README.md) into an adapter folder"),
     "push": ("a3duck.publish.hub", "stage, check and upload an adapter folder to the Hub"),
     "serve": ("a3duck.space.ui", "start the Gradio Space locally"),
+    "space": ("a3duck.commands.space", "stage, check and push the Gradio app as a Hub Space"),
     "chat": ("a3duck.commands", "chat with base + adapter in the terminal"),
     "inspect": ("a3duck.inspect", "summarise an adapter and plot its learned IA3 vectors"),
 }

@@ -188,7 +188,10 @@ def _check_card(staged: Path) -> list[str]:
     return problems
 
 
-def _check_text_files(staged: Path, token: str | None) -> list[str]:
+def _check_text_files(staged: Path, token: str | None, source_dir: str | None = None
+                      ) -> list[str]:
+    """Tokens and local paths in any text file. Under ``source_dir`` (vendored source code,
+    whose docstrings name example paths such as ~/.cache) only this machine's paths count."""
     problems = []
     for path in sorted(p for p in staged.rglob("*") if p.is_file()):
         try:
@@ -198,7 +201,9 @@ def _check_text_files(staged: Path, token: str | None) -> list[str]:
         rel = path.relative_to(staged).as_posix()
         if (token and token in text) or TOKEN_RE.search(text):
             problems.append(f"{rel} contains what looks like an access token")
-        found = sorted({m.group(0) for m in ABS_PATH_RE.finditer(text)} | _own_paths(text))
+        generic = set() if source_dir and rel.startswith(source_dir + "/") else {
+            m.group(0) for m in ABS_PATH_RE.finditer(text)}
+        found = sorted(generic | _own_paths(text))
         if found:
             problems.append(f"{rel} contains local path(s) {', '.join(found[:3])}")
     return problems
@@ -227,31 +232,39 @@ def describe(staged: Path) -> str:
 def upload(staged: Path, repo_id: str, token: str, *, private: bool = False,
            revision: str | None = None, create_pr: bool = False,
            commit_message: str = "Upload IA3 adapter with a3duck", retries: int = 3,
-           wait: float = 2.0) -> str:
+           wait: float = 2.0, repo_type: str = "model", space_sdk: str | None = None,
+           delete_patterns: str | None = None) -> str:
     """Create the repo if needed and upload ``staged`` as one commit; returns the commit URL
-    (or the pull request URL). On failure, says whether the remote changed."""
+    (or the pull request URL). On failure, says whether the remote changed. A Space passes
+    ``repo_type="space"`` and its SDK; ``delete_patterns="*"`` makes the remote exactly the
+    staged folder (remote files no longer staged are deleted in the same commit)."""
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
     branch = revision or "main"
-    existed = _retry(lambda: api.repo_exists(repo_id), retries, wait)
-    _retry(lambda: api.create_repo(repo_id, private=private, exist_ok=True), retries, wait)
+    kind = {"repo_type": repo_type}
+    existed = _retry(lambda: api.repo_exists(repo_id, **kind), retries, wait)
+    _retry(lambda: api.create_repo(repo_id, private=private, exist_ok=True, space_sdk=space_sdk,
+                                   **kind), retries, wait)
     if branch != "main" and not create_pr:
-        _retry(lambda: api.create_branch(repo_id, branch=branch, exist_ok=True), retries, wait)
-    before = _retry(lambda: api.repo_info(repo_id, revision=branch).sha, retries, wait)
+        _retry(lambda: api.create_branch(repo_id, branch=branch, exist_ok=True, **kind),
+               retries, wait)
+    before = _retry(lambda: api.repo_info(repo_id, revision=branch, **kind).sha, retries, wait)
     try:
         info = _retry(lambda: api.upload_folder(
             folder_path=str(staged), repo_id=repo_id, revision=branch, create_pr=create_pr,
-            commit_message=commit_message), retries, wait)
+            commit_message=commit_message, delete_patterns=delete_patterns, **kind),
+            retries, wait)
     except Exception as exc:  # noqa: BLE001 - reported with the state of the remote
-        raise HubError(_failure_message(api, repo_id, branch, before, existed, exc)) from None
+        raise HubError(_failure_message(api, repo_id, branch, before, existed, exc,
+                                        repo_type)) from None
     return info.pr_url or info.commit_url
 
 
-def _failure_message(api, repo_id, branch, before, existed, exc) -> str:
+def _failure_message(api, repo_id, branch, before, existed, exc, repo_type="model") -> str:
     reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     try:
-        after = api.repo_info(repo_id, revision=branch).sha
+        after = api.repo_info(repo_id, revision=branch, repo_type=repo_type).sha
     except Exception:  # noqa: BLE001 - the server may be down; say we could not verify
         after = None
     if after == before:

@@ -15,6 +15,7 @@ import logging
 
 from a3duck.errors import USER_ERRORS
 from a3duck.generation import (
+    LIMITS,
     InputError,
     Settings,
     Stats,
@@ -24,6 +25,7 @@ from a3duck.generation import (
 )
 from a3duck.space.runtime import Runtime
 from a3duck.space.scoring import load_examples, score_item
+from a3duck.space.zerogpu import gpu, gpu_seconds, prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,30 @@ def chat_handler(rt: Runtime):
     """The ChatInterface function (API name /chat)."""
     import gradio as gr
 
+    def seconds(message, history, max_new_tokens, *_rest):
+        turns = [str(m.get("content", "")) for m in history or () if isinstance(m, dict)]
+        return gpu_seconds(prompt_tokens(rt.tokenizer, str(message or ""), *turns),
+                           _number(max_new_tokens, LIMITS.max_new_tokens[1]))
+
+    @gpu(seconds)
     @_user_errors
-    def chat(message, history, max_new_tokens, temperature, top_p, top_k,
-             repetition_penalty, adapter_on=True):
+    def chat(message: str, history: list, max_new_tokens: int = 256, temperature: float = 0.7,
+             top_p: float = 0.9, top_k: int = 50, repetition_penalty: float = 1.1,
+             adapter_on: bool = True):
+        """Chat with the model (the adapter's instruction template); streams the answer.
+
+        Args:
+            message: the user's message.
+            history: earlier turns as [{"role": "user" | "assistant", "content": str}].
+            max_new_tokens: most tokens to generate (1-1024).
+            temperature: sampling temperature; 0 = greedy decoding.
+            top_p: nucleus sampling probability mass (0.01-1).
+            top_k: sample among the k most likely tokens; 0 = off.
+            repetition_penalty: 1 = none; higher discourages repeats (1-2).
+            adapter_on: answer with the IA3 adapter (True) or the base model alone (False).
+        Returns:
+            the answer text and a status line with the generation speed.
+        """
         text = check_message(message)
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, top_k=top_k,
@@ -135,8 +158,24 @@ def fewshot_handlers(rt: Runtime):
     """(score, generate) functions of the few-shot tab."""
     import gradio as gr
 
+    def score_seconds(task, item_text, *_rest):
+        return gpu_seconds(4 * prompt_tokens(rt.tokenizer, str(item_text or "")), 0)
+
+    @gpu(score_seconds)
     @_user_errors
-    def score(task, item_text, adapter_on):
+    def fewshot_score(task: str, item_text: str, adapter_on: bool = True):
+        """Score a multiple-choice item the way the Open LLM Leaderboard does (lm-eval's prompt,
+        log-likelihood of each choice, the task's metric picks the answer).
+
+        Args:
+            task: the benchmark format: mmlu, arc_challenge, hellaswag or truthfulqa_mc2.
+            item_text: JSON {"shots": [docs...], "doc": {...}} in that benchmark's Hub dataset
+                format (the shots are the k examples shown before the question).
+            adapter_on: score with the IA3 adapter (True) or the base model alone (False).
+        Returns:
+            the full prompt, the probability of each choice, a table of scores (log-likelihood,
+            per character, probability, gold) and a verdict naming the chosen answer.
+        """
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
         shots, doc = parse_item(item_text)
@@ -154,8 +193,24 @@ def fewshot_handlers(rt: Runtime):
             verdict += f" · mc2 = {result.mc2:.3f}"
         return result.context, label, rows, verdict
 
+    def generate_seconds(prompt_text, max_new_tokens, *_rest):
+        return gpu_seconds(prompt_tokens(rt.tokenizer, str(prompt_text or "")),
+                           _number(max_new_tokens, LIMITS.max_new_tokens[1]))
+
+    @gpu(generate_seconds)
     @_user_errors
-    def generate(prompt_text, max_new_tokens, stop_at, adapter_on):
+    def fewshot_generate(prompt_text: str, max_new_tokens: int = 32, stop_at: str = "\n\n",
+                         adapter_on: bool = True):
+        """Continue a few-shot prompt greedily (free-form answer); streams the text.
+
+        Args:
+            prompt_text: the full prompt to continue.
+            max_new_tokens: most tokens to generate (1-256).
+            stop_at: stop at a blank line ("\n\n") or at the end of the line ("\n").
+            adapter_on: generate with the IA3 adapter (True) or the base model alone (False).
+        Returns:
+            the generated continuation.
+        """
         text = check_message(prompt_text, "prompt")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
@@ -169,12 +224,30 @@ def fewshot_handlers(rt: Runtime):
         for answer, _ in _generate(rt, ids, settings, bool(adapter_on), markers):
             yield answer
 
-    return score, generate
+    return fewshot_score, fewshot_generate
 
 
 def compare_handler(rt: Runtime):
+    def seconds(instruction, context, max_new_tokens, *_rest):
+        return gpu_seconds(prompt_tokens(rt.tokenizer, str(instruction or ""),
+                                         str(context or "")),
+                           _number(max_new_tokens, LIMITS.max_new_tokens[1]), passes=2)
+
+    @gpu(seconds)
     @_user_errors
-    def compare(instruction, context, max_new_tokens, temperature):
+    def compare(instruction: str, context: str = "", max_new_tokens: int = 128,
+                temperature: float = 0.0):
+        """Answer one instruction with the IA3 adapter on, then off (the base model), to see
+        what the adapter changes; streams both answers.
+
+        Args:
+            instruction: the instruction (task) to answer.
+            context: optional input/context for the instruction ("" for none).
+            max_new_tokens: most tokens to generate per answer (1-1024).
+            temperature: sampling temperature; 0 = greedy, so differences come from the adapter.
+        Returns:
+            the answer with the adapter, the answer without it, and a status line.
+        """
         text = check_message(instruction, "instruction")
         extra = check_message(context, "input") if (context or "").strip() else None
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
@@ -194,6 +267,14 @@ def compare_handler(rt: Runtime):
         yield with_adapter, base, f"adapter on: {first}<br>adapter off: {speed_line(stats)}"
 
     return compare
+
+
+def _number(value, default: int) -> int:
+    """A slider value as an int for a GPU-time estimate (the handler validates it later)."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
 
 
 def about_markdown(rt: Runtime) -> str:

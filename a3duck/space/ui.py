@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
@@ -20,7 +21,7 @@ from a3duck.space.handlers import (
     fewshot_handlers,
     item_json,
 )
-from a3duck.space.runtime import Runtime, ServeConfig
+from a3duck.space.runtime import SPACE_CONFIG_FILE, Runtime, ServeConfig
 from a3duck.space.scoring import TASK_TITLES, load_examples
 
 log = logging.getLogger(__name__)
@@ -176,9 +177,25 @@ def build_demo(rt: Runtime):
     return demo
 
 
-def prepare(config: ServeConfig):
-    """Load the model once and return the queued Blocks (bounded queue, limited concurrency)."""
-    runtime = Runtime.load(config)
+def prepare(config: ServeConfig, banner_on_error: bool = False):
+    """Load the model once and return the queued Blocks (bounded queue, limited concurrency).
+
+    A model the Hub will not give (gated without a token, missing repo) raises ModelError with
+    what to fix; with ``banner_on_error`` (a Space) the page shows that message instead and the
+    runtime is None."""
+    from a3duck.errors import ModelError
+    from a3duck.space.access import access_problem, banner_demo
+
+    try:
+        problem = access_problem(config.base_model, config.adapter, config.revision)
+        if problem:
+            raise ModelError(problem.replace("**", ""))
+        runtime = Runtime.load(config)
+    except ModelError as exc:
+        if not banner_on_error:
+            raise
+        log.error("the Space cannot load its model: %s", exc)
+        return banner_demo(TITLE, problem or str(exc)), None
     demo = build_demo(runtime)
     demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
     return demo, runtime
@@ -206,31 +223,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="visitors that may wait in the queue (default 64)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="generations that run at once (default 2)")
+    parser.add_argument("--mcp", action="store_true", default=None,
+                        help="also serve chat, few-shot scoring and compare as MCP tools "
+                        "(env A3DUCK_MCP=1; endpoint /gradio_api/mcp/)")
 
 
-def config_from_args(args) -> ServeConfig:
+def config_from_args(args, config_file=None) -> ServeConfig:
     return ServeConfig.resolve(
-        base_model=args.base_model, adapter=args.adapter, revision=args.revision,
+        config_file, mcp=args.mcp, base_model=args.base_model, adapter=args.adapter, revision=args.revision,
         device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
         port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
 
 
 def run(args) -> int:
-    """`a3duck serve`: load once, then serve until interrupted."""
-    config = config_from_args(args)
-    demo, _ = prepare(config)
-    demo.launch(server_name=config.host, server_port=config.port, show_error=False)
+    """`a3duck serve` (and app.py): load once, then serve until interrupted."""
+    config_file = getattr(args, "config_file", None)
+    config = config_from_args(args, config_file)
+    demo, _ = prepare(config, banner_on_error=config_file is not None)
+    demo.launch(server_name=config.host, server_port=config.port, show_error=False,
+                mcp_server=config.mcp)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of app.py (a Space, or `python app.py --port 7861` locally)."""
+def main(argv: list[str] | None = None, space_dir=None) -> int:
+    """Entry point of app.py (a Space, or `python app.py --port 7861` locally); ``space_dir``
+    holds app.py and the Space's config file. Started this way, a model that cannot be loaded
+    is explained on the page instead of stopping the app."""
     parser = argparse.ArgumentParser(prog="app.py", description=TITLE)
     add_arguments(parser)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from a3duck.cli import _run
 
-    return _run(_Module, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    args.config_file = Path(space_dir) / SPACE_CONFIG_FILE if space_dir else None
+    return _run(_Module, args)
 
 
 class _Module:
