@@ -11,10 +11,12 @@ import time
 import urllib.request
 
 import pytest
+import test_hub
 from adapter_factory import make_adapter
-from test_hub import BASE_REPO, TOKEN, hub, hub_env  # noqa: F401 - hub is a fixture
+from test_hub import BASE_REPO, hub_env
 from test_space_helpers import free_port
 
+hub = test_hub.hub  # the local Hub API server fixture
 ADAPTER_REPO = "me/tiny-ia3"
 
 
@@ -53,7 +55,7 @@ def page_banner(staged, env) -> str:
         proc.wait(timeout=30)
 
 
-def test_gated_base_without_token_shows_what_to_set(hub, tiny_llama_dir, tmp_path):  # noqa: F811
+def test_gated_base_without_token_shows_what_to_set(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)
     state.repos[BASE_REPO].gated = True
@@ -66,7 +68,7 @@ def test_gated_base_without_token_shows_what_to_set(hub, tiny_llama_dir, tmp_pat
     assert f"https://huggingface.co/{BASE_REPO}" in banner
 
 
-def test_missing_adapter_repo_shows_what_to_fix(hub, tiny_llama_dir, tmp_path):  # noqa: F811
+def test_missing_adapter_repo_shows_what_to_fix(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)
     banner = page_banner(stage(tmp_path, "me/not-there"),

@@ -21,12 +21,12 @@ async def _list_and_score(url: str, item_text: str):
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    async with streamable_http_client(url) as (read, write, _):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            tools = {t.name: t for t in (await session.list_tools()).tools}
-            result = await session.call_tool("fewshot_score", {
-                "task": "arc_challenge", "item_text": item_text, "adapter_on": True})
+    async with streamable_http_client(url) as (read, write, _), \
+            ClientSession(read, write) as session:
+        await session.initialize()
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        result = await session.call_tool("fewshot_score", {
+            "task": "arc_challenge", "item_text": item_text, "adapter_on": True})
     return tools, result
 
 

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import test_hub
 import yaml
 from adapter_factory import make_adapter
-from test_hub import BASE_REPO, TIMEOUT, TOKEN, hub, hub_env  # noqa: F401 - hub is a fixture
+from test_hub import BASE_REPO, TIMEOUT, TOKEN, hub_env
 
+hub = test_hub.hub  # the local Hub API server fixture
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = "me/a3duck-space"
 ADAPTER_REPO = "me/tiny-ia3"
@@ -68,36 +70,38 @@ def test_dry_run_stages_a_runnable_space_offline(tmp_path, capsys):
 
 
 def test_dedicated_hardware_front_matter_and_bad_ids(tmp_path):
-    from a3duck.publish import hub, space_repo
+    from a3duck.publish import space_repo
+    from a3duck.publish.hub import HubError
 
     spec = space_repo.SpaceSpec(SPACE, hardware="a100-large")
     staged, _ = space_repo.stage_space(spec, str(tmp_path / "s"))
     meta = front_matter(staged)
     assert meta["suggested_hardware"] == "a100-large" and meta["python_version"] == "3.11"
     assert meta["startup_duration_timeout"] == "1h"
-    with pytest.raises(hub.HubError, match="not a Hub id.*not a Space hardware"):
+    with pytest.raises(HubError, match="not a Hub id.*not a Space hardware"):
         space_repo.stage_space(space_repo.SpaceSpec(SPACE, adapters=["/tmp/x/adapter"],
                                                     hardware="h100"), str(tmp_path / "t"))
 
 
 def test_check_refuses_tokens_and_a_missing_app(tmp_path):
-    from a3duck.publish import hub, space_repo
+    from a3duck.publish import space_repo
+    from a3duck.publish.hub import HubError
 
     spec = space_repo.SpaceSpec(SPACE)
     staged, _ = space_repo.stage_space(spec, str(tmp_path / "s"))
     (staged / "a3duck_space.yaml").write_text(f"base_model: x/y\nnote: {TOKEN}\n")
     (staged / "app.py").unlink()
-    with pytest.raises(hub.HubError) as err:
+    with pytest.raises(HubError) as err:
         space_repo.check_space(staged, spec)
     assert "app.py is missing" in str(err.value)
     (staged / "app.py").write_text("import a3duck\n")
-    with pytest.raises(hub.HubError) as err:
+    with pytest.raises(HubError) as err:
         space_repo.check_space(staged, spec)
     assert "a3duck_space.yaml contains what looks like an access token" in str(err.value)
     assert TOKEN not in str(err.value)
 
 
-def test_round_trip_then_unchanged_push_makes_no_commit(hub, tiny_llama_dir, tmp_path):  # noqa: F811
+def test_round_trip_then_unchanged_push_makes_no_commit(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)
     state.add_folder(ADAPTER_REPO, make_adapter(tiny_llama_dir, tmp_path / "ad", base_id=BASE_REPO))
@@ -124,7 +128,7 @@ def test_round_trip_then_unchanged_push_makes_no_commit(hub, tiny_llama_dir, tmp
     assert sum(m == "POST" and p.endswith("/commit/main") for m, p in state.requests) == 1
 
 
-def test_missing_adapter_repo_is_refused_before_upload(hub, tiny_llama_dir, tmp_path):  # noqa: F811
+def test_missing_adapter_repo_is_refused_before_upload(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)
     proc = space_push(hub_env(tmp_path, server.base_url), "--space-id", SPACE, "--base-model",

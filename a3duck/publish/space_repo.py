@@ -28,7 +28,7 @@ import yaml
 
 from a3duck.config import atomic_write_text
 from a3duck.publish.card import is_hub_id
-from a3duck.publish.hub import HubError, _check_text_files, upload
+from a3duck.publish.hub import HubError, _check_text_files
 from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL, SPACE_CONFIG_FILE
 
 ZERO_GPU = "zero-a10g"  # huggingface_hub.SpaceHardware.ZERO_A10G: ZeroGPU (H200 slices today)
@@ -103,9 +103,9 @@ def front_matter(spec: SpaceSpec, preload: list[str]) -> dict:
 def preload_entries(spec: SpaceSpec, api=None) -> tuple[list[str], list[str]]:
     """(preload_from_hub lines, notes). With the Hub: the base's loadable files only, and a
     gated base left out (it downloads at start with the HF_TOKEN secret). Without: whole repos."""
-    from a3duck.models import BASE_FILE_PATTERNS
-
     from huggingface_hub.errors import RepositoryNotFoundError
+
+    from a3duck.models import BASE_FILE_PATTERNS
 
     adapters = list(spec.adapters)
     if api is None:
@@ -119,8 +119,8 @@ def preload_entries(spec: SpaceSpec, api=None) -> tuple[list[str], list[str]]:
         raise HubError(f"not on the Hub (or not readable with this token): {', '.join(missing)}"
                        "; push the adapter first (`a3duck push`) or fix the id")
     if info.gated:
-        return adapters, [f"{spec.base_model} is gated: not preloaded; the Space downloads it "
-                          "at start with its HF_TOKEN secret"]
+        return adapters, [(f"{spec.base_model} is gated: not preloaded; the Space downloads "
+                           "it at start with its HF_TOKEN secret")]
     files = [s.rfilename for s in info.siblings or []
              if any(fnmatch.fnmatch(s.rfilename, p) for p in BASE_FILE_PATTERNS)]
     return [f"{spec.base_model} {','.join(files)}" if files else spec.base_model,
