@@ -8,6 +8,7 @@ from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from a3duck.publish.hub import add_upload_arguments
     from a3duck.publish.space_repo import ZERO_GPU
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -22,18 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     push.add_argument("--hardware", default=ZERO_GPU,
                       help=f"suggested hardware: {ZERO_GPU} (ZeroGPU, default), a100-large, "
                       "l4x1, t4-medium, cpu-basic, ... (the Space's front matter fits it)")
-    push.add_argument("--private", action="store_true",
-                      help="create the Space as private (only when it does not exist yet)")
     push.add_argument("--no-mcp", dest="mcp", action="store_false",
                       help="do not serve the endpoints as MCP tools")
-    push.add_argument("--dry-run", action="store_true",
-                      help="stage and check offline from the ids as given; send nothing")
-    push.add_argument("--staging-dir", default=None,
-                      help="where to stage (must be empty or absent; default: a temporary folder)")
-    push.add_argument("--commit-message", default="Update Space with a3duck",
-                      help="commit message")
-    push.add_argument("--retries", type=int, default=3,
-                      help="retries on transient network/server errors")
+    add_upload_arguments(push, "Update Space with a3duck")
 
 
 def run(args) -> int:
