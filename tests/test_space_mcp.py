@@ -12,7 +12,7 @@ import os
 import pytest
 from test_space_helpers import free_port, load_runtime
 
-pytestmark = pytest.mark.slow
+
 
 ITEM = {"task": "arc_challenge", "index": 0, "k": 1}
 
@@ -30,6 +30,7 @@ async def _list_and_score(url: str, item_text: str):
     return tools, result
 
 
+@pytest.mark.slow
 def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from a3duck.space.handlers import item_json
@@ -69,3 +70,26 @@ def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
     best = max(label["confidences"], key=lambda c: c["confidence"])
     assert best["label"].startswith(f"{want.chosen}:")
     assert best["confidence"] == pytest.approx(max(want.metric_probabilities), abs=1e-4)
+
+
+def test_mcp_switch_flag_env_and_space_file(tmp_path, monkeypatch):
+    import argparse
+
+    from a3duck.space.runtime import SPACE_CONFIG_FILE, ServeConfig
+    from a3duck.space.ui import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    monkeypatch.delenv("A3DUCK_MCP", raising=False)
+    assert not config_from_args(parser.parse_args([])).mcp
+    assert config_from_args(parser.parse_args(["--mcp"])).mcp
+    monkeypatch.setenv("A3DUCK_MCP", "1")
+    assert config_from_args(parser.parse_args([])).mcp
+    monkeypatch.delenv("A3DUCK_MCP")
+    space = tmp_path / SPACE_CONFIG_FILE
+    space.write_text("base_model: o/base\nadapters: [o/a, o/b]\nrevision: v1\nmcp: true\n")
+    config = ServeConfig.resolve(space)
+    assert (config.base_model, config.adapter, config.revision, config.mcp) == (
+        "o/base", "o/a", "v1", True)
+    monkeypatch.setenv("A3DUCK_ADAPTER", "none")  # the Space's variables override its file
+    assert ServeConfig.resolve(space).adapter is None
