@@ -12,8 +12,6 @@ import os
 import pytest
 from test_space_helpers import free_port, load_runtime
 
-
-
 ITEM = {"task": "arc_challenge", "index": 0, "k": 1}
 
 
