@@ -233,7 +233,13 @@ class Runtime:
         from a3duck import models
         from a3duck.prompts import get_template
 
-        dtype = models.pick_dtype(config.dtype, config.device)
+        from a3duck.space.zerogpu import on_zerogpu
+
+        # On ZeroGPU no GPU is attached while loading: asking it for bf16 support would
+        # initialise CUDA. Its H200 slices support bf16; the weights go to CUDA now, as ZeroGPU
+        # wants (spaces moves them onto the GPU when a request attaches one).
+        precision = "bf16" if config.dtype == "auto" and on_zerogpu() else config.dtype
+        dtype = models.pick_dtype(precision, config.device)
         device = None if config.device == "auto" else config.device
         if device is None:
             import torch
