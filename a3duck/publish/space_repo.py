@@ -170,6 +170,7 @@ def check_space(staged: Path, spec: SpaceSpec, token: str | None = None) -> None
     if not problems:
         problems += _check_text_files(staged, token, source_dir=VENDORED)
         problems += _check_syntax(staged, PYTHON_VERSION.get(spec.hardware, "3.11"))
+    if not problems:  # the slow check last, on an otherwise sound folder
         problems += _check_imports(staged)
     if problems:
         raise HubError(f"staged Space {staged} is not ready to publish: " + "; ".join(problems))
