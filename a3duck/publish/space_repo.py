@@ -34,7 +34,8 @@ from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL, SPACE_CONFIG_F
 ZERO_GPU = "zero-a10g"  # huggingface_hub.SpaceHardware.ZERO_A10G: ZeroGPU (H200 slices today)
 # Python of the Space image: ZeroGPU documents 3.10.13 (hub-docs spaces-zerogpu.md); a3duck is
 # developed on 3.11, which dedicated hardware runs.
-PYTHON_VERSION = {ZERO_GPU: "3.10", "default": "3.11"}
+PYTHON_VERSION = {ZERO_GPU: "3.10"}
+DEFAULT_PYTHON = "3.11"
 VENDORED = "a3duck"
 VENDOR_PATTERNS = ("*.py", "*.json", "*.yaml", "*.jinja", "py.typed")
 # Needed by the Space beyond a3duck's declared dependencies: ZeroGPU's decorator, Gradio's MCP
@@ -89,7 +90,7 @@ def front_matter(spec: SpaceSpec, preload: list[str]) -> dict:
     meta = {
         "title": spec.space_id.split("/")[-1], "emoji": "🦆", "colorFrom": "yellow",
         "colorTo": "green", "sdk": "gradio", "sdk_version": gradio.__version__,
-        "python_version": PYTHON_VERSION.get(spec.hardware, PYTHON_VERSION["default"]),
+        "python_version": PYTHON_VERSION.get(spec.hardware, DEFAULT_PYTHON),
         "app_file": "app.py", "pinned": False, "license": "mit",
         "suggested_hardware": spec.hardware, "short_description": short[:60],
         "models": [spec.base_model, *spec.adapters], "preload_from_hub": preload,
@@ -169,7 +170,7 @@ def check_space(staged: Path, spec: SpaceSpec, token: str | None = None) -> None
                 if not (staged / name).is_file()]
     if not problems:
         problems += _check_text_files(staged, token, source_dir=VENDORED)
-        problems += _check_syntax(staged, PYTHON_VERSION.get(spec.hardware, "3.11"))
+        problems += _check_syntax(staged, PYTHON_VERSION.get(spec.hardware, DEFAULT_PYTHON))
     if not problems:  # the slow check last, on an otherwise sound folder
         problems += _check_imports(staged)
     if problems:
