@@ -232,7 +232,6 @@ class Runtime:
         """Load base (+ adapter) once; raises ModelError / A3DuckError with what to fix."""
         from a3duck import models
         from a3duck.prompts import get_template
-
         from a3duck.space.zerogpu import on_zerogpu
 
         # On ZeroGPU no GPU is attached while loading: asking it for bf16 support would
