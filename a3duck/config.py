@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from a3duck.errors import ConfigError
+from a3duck.files import atomic_write_text
 
 CONFIG_FILENAME = "a3duck_config.yaml"
 
@@ -147,20 +147,6 @@ def save_config(config: TrainConfig | dict[str, Any], path: str | os.PathLike[st
     """Write the resolved config as YAML, atomically (temp file + rename)."""
     data = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` via a temp file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def describe_fields() -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""`a3duck train`: IA3 fine-tuning with TRL's SFTTrainer, resumable, with atomic artifacts.
+"""Training (behind `a3duck train`): IA3 fine-tuning with TRL's SFTTrainer, resumable, with atomic artifacts.
 
 Flow: resolve config -> tokenizer -> data (validated before any model work) -> base model + IA3 ->
 SFTTrainer (prompt/completion rows pre-tokenised by a3duck.data, loss on the answer only) ->
@@ -7,21 +7,20 @@ OUTPUT_DIR/adapter/ written to a temporary folder and renamed into place.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import shutil
-import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from a3duck import data as data_mod
 from a3duck import models
-from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
-from a3duck.errors import TrainingError
+from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, save_config
+from a3duck.errors import A3DuckError, TrainingError
+from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
 
@@ -30,54 +29,6 @@ METRICS_FILE = "train_metrics.json"
 DATA_REPORT_FILE = "data_report.json"
 
 
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", help="YAML recipe of TrainConfig fields (defaults: the "
-                        "published A3Duck recipe), e.g. recipes/smollm2-demo.yaml")
-    parser.add_argument("--base-model", help="Hub id or local folder of the base model")
-    parser.add_argument("--data", help="training data: .json/.jsonl/.parquet/.csv file or Hub id")
-    parser.add_argument("--output-dir", help="run folder; the adapter goes to OUTPUT_DIR/adapter/")
-    parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps (-1: epochs)")
-    parser.add_argument("--num-epochs", type=float, help="passes over the data")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (IA3 often wants "
-                        "~10x the LoRA-tuned 4e-4)")
-    parser.add_argument("--batch-size", type=int, help="examples (or packed rows) per optimizer step")
-    parser.add_argument("--micro-batch-size", type=int, help="examples per forward pass")
-    parser.add_argument("--cutoff-len", type=int, help="maximum tokens per example")
-    parser.add_argument("--save-steps", type=int, help="checkpoint every N optimizer steps")
-    parser.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None,
-                        help="padding-free packing of several examples per row (exact per token)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the last checkpoint in OUTPUT_DIR/checkpoints")
-    parser.add_argument("--skip-bad-rows", action="store_true", default=None,
-                        help="drop invalid rows (reported with their numbers) instead of stopping")
-    parser.add_argument("--device", help="'cpu' to force the CPU; default picks the accelerator")
-    quant = parser.add_mutually_exclusive_group()
-    quant.add_argument("--load-in-4bit", dest="quantization", action="store_const", const="4bit",
-                       help="load the frozen base in 4-bit NF4 (bitsandbytes, CUDA only)")
-    quant.add_argument("--load-in-8bit", dest="quantization", action="store_const", const="8bit",
-                       help="load the frozen base in 8-bit (bitsandbytes, CUDA only)")
-
-
-def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """Recipe (or defaults) with command-line overrides applied."""
-    config = load_config(args.recipe) if args.recipe else TrainConfig()
-    return config.replace(
-        base_model=args.base_model, data=args.data, output_dir=args.output_dir,
-        max_steps=args.max_steps, num_epochs=args.num_epochs, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
-        cutoff_len=args.cutoff_len, save_steps=args.save_steps, packing=args.packing,
-        skip_bad_rows=args.skip_bad_rows, device=args.device, quantization=args.quantization,
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    adapter_dir = train(resolve_config(args), resume=args.resume)
-    print(adapter_dir)
-    return 0
 
 
 # ----------------------------------------------------------------------------- training
@@ -132,16 +83,36 @@ CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt",
 
 
 def _last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint folder holding every file a resume needs, or None."""
+    """The newest checkpoint folder that is complete and loadable, or None; damaged or
+    interrupted ones are named and skipped (resume falls back to the previous one)."""
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and all((p / f).is_file() for f in CHECKPOINT_FILES)]
-    if not done:
-        return None
-    last = max(done, key=lambda p: int(p.name.split("-")[-1]))
-    log.info("resuming from %s", last)
-    return str(last)
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in found:
+        problem = _checkpoint_problem(path)
+        if problem is None:
+            log.info("resuming from %s", path)
+            return str(path)
+        log.warning("skipping %s: %s", path.name, problem)
+    return None
+
+
+def _checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be resumed from (missing or damaged files), or None."""
+    missing = [f for f in CHECKPOINT_FILES if not (folder / f).is_file()]
+    if missing:
+        return f"incomplete ({', '.join(missing)} missing)"
+    try:
+        models.read_weights(folder / models.ADAPTER_WEIGHTS)
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        for state in sorted(folder.glob("*.pt*")):  # torch.save files are zip archives
+            with zipfile.ZipFile(state) as archive:
+                if archive.testzip() is not None:
+                    return f"{state.name} is corrupt or truncated"
+    except (A3DuckError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        return f"damaged ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None):
@@ -249,28 +220,11 @@ class MetricsCallback(TrainerCallback):
 def write_adapter(target: Path, model, tokenizer, config: TrainConfig, metrics: dict,
                   data_report: dict) -> Path:
     """Write every artifact into a temporary sibling folder, then swap it into ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    tmp.chmod(0o755)  # mkdtemp creates 0700; the adapter folder is meant to be shared
-    try:
+    with replacing_folder(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         save_config(config, tmp / CONFIG_FILENAME)
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         (tmp / DATA_REPORT_FILE).write_text(json.dumps(data_report, indent=2), encoding="utf-8")
-        _swap_into_place(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("adapter written to %s", target)
     return target
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing target is moved aside first, removed after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{time.time_ns()}")
-        target.rename(old)
-    tmp.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -183,6 +183,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- write side -------------------------------------------------------------------------
     def create_repo(self) -> None:
         self._auth(write=True)
+        self._failure("create_repo")
         payload = self._json()
         repo_id = f"{payload['organization']}/{payload['name']}"
         with self.state.lock:

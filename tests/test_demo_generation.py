@@ -9,18 +9,10 @@ import threading
 import pytest
 import torch
 
-from a3duck.generation import (
-    ChatPrompt,
-    InputError,
-    Settings,
-    Stats,
-    build_chat_prompt,
-    check_message,
-    pair_history,
-    stream_generate,
-    visible_text,
-)
+from a3duck.errors import InputError
+from a3duck.generation import Settings, Stats, stream_generate, visible_text
 from a3duck.prompts import ALPACA
+from a3duck.space.chat import ChatPrompt, build_chat_prompt, check_message, pair_history
 from a3duck.space.runtime import AdapterGate
 
 MARKERS = ALPACA.stop_markers

@@ -68,7 +68,8 @@ def serve(runtime, queue_size: int = 64, concurrency: int = 2):
 def reference_answer(runtime, message: str, adapter_on: bool = True) -> str:
     """The answer computed in-process, serially, without the server (same decoding path;
     test_demo_generation checks that path against a plain ``generate`` + ``decode``)."""
-    from a3duck.generation import Settings, build_chat_prompt, stream_generate
+    from a3duck.generation import Settings, stream_generate
+    from a3duck.space.chat import build_chat_prompt
 
     prompt = build_chat_prompt(runtime.template, runtime.tokenizer, message, (), 400)
     with runtime.session(adapter_on) as model:

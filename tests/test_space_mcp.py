@@ -73,8 +73,8 @@ def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
 def test_mcp_switch_flag_env_and_space_file(tmp_path, monkeypatch):
     import argparse
 
+    from a3duck.commands.serve import add_arguments, config_from_args
     from a3duck.space.runtime import SPACE_CONFIG_FILE, ServeConfig
-    from a3duck.space.ui import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

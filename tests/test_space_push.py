@@ -133,6 +133,6 @@ def test_missing_adapter_repo_is_refused_before_upload(hub, tiny_llama_dir, tmp_
     state.add_folder(BASE_REPO, tiny_llama_dir)
     proc = space_push(hub_env(tmp_path, server.base_url), "--space-id", SPACE, "--base-model",
                       BASE_REPO, "--adapter", "me/nothing-here")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a user error (a3duck.cli)
     assert "not on the Hub" in proc.stderr and "me/nothing-here" in proc.stderr
     assert SPACE not in state.repos

@@ -8,7 +8,7 @@ from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from a3duck.publish.hub import add_upload_arguments
+    from a3duck.commands.push import add_upload_arguments
     from a3duck.publish.space_repo import ZERO_GPU
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -34,23 +34,26 @@ def run(args) -> int:
     from huggingface_hub import HfApi
 
     from a3duck.publish import space_repo as sr
-    from a3duck.publish.hub import require_token, upload
+    from a3duck.publish.hub import require_token, staging_folder, upload
 
     spec = sr.SpaceSpec(space_id=args.space_id, base_model=args.base_model,
                         adapters=args.adapters or [SPACE_ADAPTER], revision=args.revision,
                         hardware=args.hardware, mcp=args.mcp)
+    spec.check()  # before anything is staged or sent
     token = api = None
     if not args.dry_run:
         token = require_token()  # before any network call: a missing token sends nothing
         api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
-    staged, notes = sr.stage_space(spec, args.staging_dir, api)
-    sr.check_space(staged, spec, token)
-    print(sr.describe_space(staged, notes))
-    if args.dry_run:
-        print("dry run: nothing was uploaded")
-        return 0
-    url = upload(staged, spec.space_id, token, private=args.private,
-                 commit_message=args.commit_message, retries=args.retries, repo_type="space",
-                 space_sdk="gradio", delete_patterns="*")
+    with staging_folder(args.staging_dir) as out:
+        _, notes = sr.stage_space(spec, out, api)
+        sr.check_space(out, spec, token)
+        print(sr.describe_space(out, notes))
+        if args.dry_run:
+            print("dry run: nothing was uploaded"
+                  + ("" if args.staging_dir else " (the temporary staging folder was removed)"))
+            return 0
+        url = upload(out, spec.space_id, token, private=args.private,
+                     commit_message=args.commit_message, retries=args.retries,
+                     repo_type="space", space_sdk="gradio", delete_patterns="*")
     print(f"uploaded in one commit: {url}")
     return 0

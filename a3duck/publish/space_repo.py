@@ -16,19 +16,18 @@ from __future__ import annotations
 import ast
 import fnmatch
 import os
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import yaml
 
-from a3duck.config import atomic_write_text
-from a3duck.publish.card import is_hub_id
-from a3duck.publish.hub import HubError, _check_text_files
+from a3duck.files import atomic_write_text, is_hub_id
+from a3duck.publish.hub import HubError, check_text_files
 from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL, SPACE_CONFIG_FILE
 
 ZERO_GPU = "zero-a10g"  # huggingface_hub.SpaceHardware.ZERO_A10G: ZeroGPU (H200 slices today)
@@ -137,15 +136,23 @@ def space_readme(spec: SpaceSpec, preload: list[str]) -> str:
             f"Open LLM Leaderboard does it, base vs adapter.\n\n{models}\n\n"
             "Staged by `a3duck space push`; `a3duck/` is a vendored copy of the toolkit. "
             "A gated base needs a secret `HF_TOKEN` (Settings → Variables and secrets)."
-            + ("\n\nMCP server: `/gradio_api/mcp/`." if spec.mcp else "") + "\n")
+            + (f"\n\nMCP server: `{space_host(spec.space_id)}/gradio_api/mcp/`." if spec.mcp
+               else "") + "\n")
 
 
-def stage_space(spec: SpaceSpec, staging_dir: str | None, api=None) -> tuple[Path, list[str]]:
-    """Write the Space repository into a new or empty folder; returns (folder, notes)."""
+def space_host(space_id: str) -> str:
+    """The address a Space is served at (``owner/my_space`` -> https://owner-my-space.hf.space)."""
+    return "https://" + re.sub(r"[^a-z0-9]+", "-", space_id.lower()) + ".hf.space"
+
+
+def stage_space(spec: SpaceSpec, out: str | Path, api=None) -> tuple[Path, list[str]]:
+    """Write the Space repository into ``out``, a new or empty folder (the command's comes from
+    :func:`a3duck.publish.hub.staging_folder`); returns (folder, notes)."""
     spec.check()
-    out = Path(staging_dir) if staging_dir else Path(tempfile.mkdtemp(prefix="a3duck-space-"))
+    out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise HubError(f"staging folder {out} is not empty: pass an empty or new --staging-dir")
+    out.mkdir(parents=True, exist_ok=True)
     package = Path(__file__).resolve().parents[1]
     for src in sorted(package.rglob("*")):
         rel = src.relative_to(package)
@@ -169,7 +176,7 @@ def check_space(staged: Path, spec: SpaceSpec, token: str | None = None) -> None
                                                    SPACE_CONFIG_FILE, f"{VENDORED}/__init__.py")
                 if not (staged / name).is_file()]
     if not problems:
-        problems += _check_text_files(staged, token, source_dir=VENDORED)
+        problems += check_text_files(staged, token, source_dir=VENDORED)
         problems += _check_syntax(staged, PYTHON_VERSION.get(spec.hardware, DEFAULT_PYTHON))
     if not problems:  # the slow check last, on an otherwise sound folder
         problems += _check_imports(staged)

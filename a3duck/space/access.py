@@ -45,7 +45,7 @@ def _check(role: str, repo: str | None) -> str | None:
     from huggingface_hub import auth_check
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    from a3duck.publish.card import is_hub_id
+    from a3duck.files import is_hub_id
 
     if not repo or not is_hub_id(repo) or Path(repo).expanduser().exists():
         return None

@@ -1,7 +1,7 @@
 """The Space's request handlers: what each button and the chat do, with the model runtime.
 
 Layout lives in :mod:`a3duck.space.ui`; the model in :mod:`a3duck.space.runtime`; generation in
-:mod:`a3duck.generation`; few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
+:mod:`a3duck.generation` (prompts: :mod:`a3duck.space.chat`); few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
 errors into ``gr.Error`` (one clear message) and unexpected failures into a short ``gr.Error``
 plus a logged traceback, so one failed request never breaks the next.
 """
@@ -13,18 +13,11 @@ import inspect
 import json
 import logging
 
-from a3duck.errors import USER_ERRORS
-from a3duck.generation import (
-    LIMITS,
-    InputError,
-    Settings,
-    Stats,
-    build_chat_prompt,
-    check_message,
-    stream_generate,
-)
+from a3duck.errors import USER_ERRORS, InputError
+from a3duck.generation import LIMITS, Settings, Stats, stream_generate
+from a3duck.space.chat import build_chat_prompt, check_message
 from a3duck.space.runtime import Runtime
-from a3duck.space.scoring import load_examples, score_item
+from a3duck.space.scoring import check_cost, load_examples, score_item
 from a3duck.space.zerogpu import gpu, gpu_seconds, prompt_tokens
 
 log = logging.getLogger(__name__)
@@ -36,6 +29,7 @@ CHAT_EXAMPLES = [
 ]
 EMPTY_ANSWER = "_(the model ended its answer without producing text)_"
 CUSTOM = "custom"
+STOP_AT = ("\n\n", "\n")  # few-shot free-form answers stop at a blank line or a line end
 
 
 def _user_errors(fn):
@@ -91,15 +85,15 @@ def chat_handler(rt: Runtime):
     """The ChatInterface function (API name /chat)."""
     import gradio as gr
 
-    def seconds(message, history, max_new_tokens, *_rest):
+    def seconds(message, history=None, max_new_tokens=256, *_rest):
         turns = [str(m.get("content", "")) for m in history or () if isinstance(m, dict)]
         return gpu_seconds(prompt_tokens(rt.tokenizer, str(message or ""), *turns),
                            _number(max_new_tokens, LIMITS.max_new_tokens[1]))
 
     @gpu(seconds)
     @_user_errors
-    def chat(message: str, history: list, max_new_tokens: int = 256, temperature: float = 0.7,
-             top_p: float = 0.9, top_k: int = 50, repetition_penalty: float = 1.1,
+    def chat(message: str, history: list | None = None, max_new_tokens: int = 256,
+             temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50, repetition_penalty: float = 1.1,
              adapter_on: bool = True):
         """Chat with the model (the adapter's instruction template); streams the answer.
 
@@ -158,19 +152,20 @@ def fewshot_handlers(rt: Runtime):
     """(score, generate) functions of the few-shot tab."""
     import gradio as gr
 
-    def score_seconds(task, item_text, *_rest):
+    def score_seconds(task, item_text=None, *_rest):
         return gpu_seconds(4 * prompt_tokens(rt.tokenizer, str(item_text or "")), 0)
 
     @gpu(score_seconds)
     @_user_errors
-    def fewshot_score(task: str, item_text: str, adapter_on: bool = True):
+    def fewshot_score(task: str, item_text: str | None = None, adapter_on: bool = True):
         """Score a multiple-choice item the way the Open LLM Leaderboard does (lm-eval's prompt,
         log-likelihood of each choice, the task's metric picks the answer).
 
         Args:
             task: the benchmark format: mmlu, arc_challenge, hellaswag or truthfulqa_mc2.
             item_text: JSON {"shots": [docs...], "doc": {...}} in that benchmark's Hub dataset
-                format (the shots are the k examples shown before the question).
+                format (the shots are the k examples shown before the question); None:
+                the task's first example with 3 shots.
             adapter_on: score with the IA3 adapter (True) or the base model alone (False).
         Returns:
             the full prompt, the probability of each choice, a table of scores (log-likelihood,
@@ -178,7 +173,7 @@ def fewshot_handlers(rt: Runtime):
         """
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
-        shots, doc = parse_item(item_text)
+        shots, doc = parse_item(item_json(task, 0, 3) if item_text is None else item_text)
         result = score_item(rt, task, shots, doc, bool(adapter_on))
         letters = [c.strip() for c in result.choices]
         rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
@@ -193,7 +188,7 @@ def fewshot_handlers(rt: Runtime):
             verdict += f" · mc2 = {result.mc2:.3f}"
         return result.context, label, rows, verdict
 
-    def generate_seconds(prompt_text, max_new_tokens, *_rest):
+    def generate_seconds(prompt_text, max_new_tokens=32, *_rest):
         return gpu_seconds(prompt_tokens(rt.tokenizer, str(prompt_text or "")),
                            _number(max_new_tokens, LIMITS.max_new_tokens[1]))
 
@@ -212,23 +207,26 @@ def fewshot_handlers(rt: Runtime):
             the generated continuation.
         """
         text = check_message(prompt_text, "prompt")
+        if stop_at not in STOP_AT:
+            raise InputError(f"stop_at must be one of {', '.join(map(repr, STOP_AT))}, "
+                             f"got {stop_at!r}")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
+        check_cost(rt.tokenizer, text)
         ids = rt.tokenizer(text)["input_ids"]
         keep = rt.info.context_window - settings.max_new_tokens
         if len(ids) > keep:
             gr.Warning(f"Prompt too long for the context window: its first {len(ids) - keep} "
                        "token(s) were cut.")
             ids = ids[-keep:]
-        markers = ("\n\n",) if stop_at != "\n" else ("\n",)
-        for answer, _ in _generate(rt, ids, settings, bool(adapter_on), markers):
+        for answer, _ in _generate(rt, ids, settings, bool(adapter_on), (stop_at,)):
             yield answer
 
     return fewshot_score, fewshot_generate
 
 
 def compare_handler(rt: Runtime):
-    def seconds(instruction, context, max_new_tokens, *_rest):
+    def seconds(instruction, context="", max_new_tokens=128, *_rest):
         return gpu_seconds(prompt_tokens(rt.tokenizer, str(instruction or ""),
                                          str(context or "")),
                            _number(max_new_tokens, LIMITS.max_new_tokens[1]), passes=2)

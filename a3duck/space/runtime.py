@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck.errors import A3DuckError
+from a3duck.files import public_name
+from a3duck.publish import DEFAULT_REPO_ID
 
 log = logging.getLogger(__name__)
 
 SPACE_BASE_MODEL = "meta-llama/Llama-2-13b-hf"
-SPACE_ADAPTER = "DopeorNope/A3_duck"
+SPACE_ADAPTER = DEFAULT_REPO_ID  # the published adapter
 # Written next to app.py by `a3duck space push`: which base and adapters the Space serves.
 SPACE_CONFIG_FILE = "a3duck_space.yaml"
 
@@ -171,6 +173,8 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     temporary folder (reads only the small adapter file). None without an adapter."""
     if not adapter:
         return None
+    import atexit
+    import shutil
     import tempfile
 
     from a3duck.inspect import inspect_adapter
@@ -182,6 +186,7 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
         return str(shipped)
     try:
         out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
+        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
         inspect_adapter(folder, out)
     except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
         log.warning("could not draw the IA3 plot: %s", exc)
@@ -250,10 +255,10 @@ class Runtime:
         trainable, total = _adapter_params(model)
         if config.merge and config.adapter:
             model = model.merge_and_unload().eval()
-        base = _display_name(getattr(model.config, "name_or_path", None)
+        base = public_name(getattr(model.config, "name_or_path", None)
                              or str(config.base_model))
         info = ModelInfo(
-            base_model=base, adapter=config.adapter and _display_name(config.adapter),
+            base_model=base, adapter=config.adapter and public_name(config.adapter),
             revision=config.revision, template=template.name, trainable_params=trainable,
             total_params=total, dtype=str(dtype).removeprefix("torch."),
             device=str(next(model.parameters()).device), merged=bool(config.merge and config.adapter),
@@ -270,13 +275,10 @@ class Runtime:
 
 
 def _template_name(config: ServeConfig) -> str:
-    """The template recorded in the adapter's a3duck_config.yaml (alpaca when absent)."""
-    if not config.adapter:
-        return "alpaca"
-    from a3duck.models import adapter_train_config
+    """The template recorded in the adapter's a3duck_config.yaml (the recipe default else)."""
+    from a3duck.models import adapter_template
 
-    trained = adapter_train_config(config.adapter, config.revision)
-    return trained.prompt_template if trained else "alpaca"
+    return adapter_template(config.adapter, config.revision)
 
 
 def _adapter_params(model) -> tuple[int, int]:
@@ -284,11 +286,6 @@ def _adapter_params(model) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     adapter = sum(p.numel() for n, p in model.named_parameters() if "ia3_" in n)
     return adapter, total
-
-
-def _display_name(adapter: str) -> str:
-    """A Hub id as is; a local folder by its name only (no local paths on screen)."""
-    return Path(adapter).name if _is_local(adapter) else adapter
 
 
 def context_window(model, tokenizer) -> int:

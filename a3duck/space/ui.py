@@ -2,26 +2,26 @@
 
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
-queue. ``app.py`` at the repository root is the Space's entry point and calls :func:`main`.
+queue. ``app.py`` at the repository root is the Space's entry point; its flags (and those of
+`a3duck serve`) are in :mod:`a3duck.commands.serve`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
+    STOP_AT,
     about_markdown,
     chat_handler,
     compare_handler,
     fewshot_handlers,
     item_json,
 )
-from a3duck.space.runtime import SPACE_CONFIG_FILE, Runtime, ServeConfig
+from a3duck.space.runtime import Runtime, ServeConfig
 from a3duck.space.scoring import TASK_TITLES, load_examples
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def _fewshot_tab(gr, rt: Runtime):
     with gr.Row():
         score_btn = gr.Button("Score choices", variant="primary", elem_id="score-btn")
         gen_btn = gr.Button("Generate (free-form)", elem_id="fewshot-gen-btn")
-        stop_at = gr.Radio([("blank line", "\n\n"), ("end of line", "\n")], value="\n\n",
+        stop_at = gr.Radio([("blank line", STOP_AT[0]), ("end of line", STOP_AT[1])],
+                           value=STOP_AT[0],
                            label="Free-form answer stops at")
         max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens (free-form)")
     verdict = gr.Markdown(elem_id="fewshot-verdict")
@@ -90,7 +91,7 @@ def _fewshot_tab(gr, rt: Runtime):
     answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
 
     _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, (score_btn, gen_btn),
-                  (stop_at, max_new), (probs, table, verdict, answer))
+                  (max_new, stop_at), (probs, table, verdict, answer))
 
 
 def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen_inputs,
@@ -117,7 +118,8 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
     score_fn, gen_fn = fewshot_handlers(rt)
     buttons[0].click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
                      api_name="fewshot_score")
-    buttons[1].click(gen_fn, [prompt, *gen_inputs, adapter], answer,
+    max_new, stop_at = gen_inputs  # in the order of the handler's parameters
+    buttons[1].click(gen_fn, [prompt, max_new, stop_at, adapter], answer,
                      api_name="fewshot_generate")
 
 
@@ -130,7 +132,7 @@ def _compare_tab(gr, rt: Runtime):
     with gr.Row():
         instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
                                  value="Give three reasons to learn a second language.")
-        context = gr.Textbox(label="Input (optional context)", lines=3)
+        context = gr.Textbox("", label="Input (optional context)", lines=3)
     with gr.Row():
         max_new = gr.Slider(*LIMITS.max_new_tokens, value=128, step=1, label="Max new tokens")
         temperature = gr.Slider(*LIMITS.temperature, value=0.0, step=0.05,
@@ -201,65 +203,28 @@ def prepare(config: ServeConfig, banner_on_error: bool = False):
     return demo, runtime
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
-                        "A3DUCK_BASE_MODEL; default: the adapter's recorded base, else "
-                        "meta-llama/Llama-2-13b-hf on a GPU Space, else the embedded SmolLM2)")
-    parser.add_argument("--adapter", help="IA3 adapter: Hub id or local folder, 'none' for the "
-                        "base alone (env A3DUCK_ADAPTER; default DopeorNope/A3_duck on a GPU "
-                        "Space, else none)")
-    parser.add_argument("--revision", help="adapter revision (branch, tag or commit) on the Hub")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default=None,
-                        help="weights precision (default auto: bf16 on GPUs that support it)")
-    parser.add_argument("--merge", action="store_true", default=None,
-                        help="fold the adapter into the weights for speed (disables base vs "
-                        "adapter)")
-    parser.add_argument("--host", default=None, help="address to listen on (env "
-                        "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="port (env GRADIO_SERVER_PORT; default 7860)")
-    parser.add_argument("--queue-size", type=int, default=None,
-                        help="visitors that may wait in the queue (default 64)")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="generations that run at once (default 2)")
-    parser.add_argument("--mcp", action="store_true", default=None,
-                        help="also serve chat, few-shot scoring and compare as MCP tools "
-                        "(env A3DUCK_MCP=1; endpoint /gradio_api/mcp/)")
+def launch(config: ServeConfig, banner_on_error: bool = False) -> None:
+    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare)."""
+    check_port(config.host, config.port)  # before the model loads, not after
+    demo, _ = prepare(config, banner_on_error=banner_on_error)
+    try:
+        demo.launch(server_name=config.host, server_port=config.port, show_error=False,
+                    mcp_server=config.mcp)
+    except OSError:  # taken while the model loaded
+        check_port(config.host, config.port)
+        raise
 
 
-def config_from_args(args, config_file=None) -> ServeConfig:
-    return ServeConfig.resolve(
-        config_file, mcp=args.mcp, base_model=args.base_model, adapter=args.adapter, revision=args.revision,
-        device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
-        port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
+def check_port(host: str, port: int) -> None:
+    """ConfigError naming the fix when ``host:port`` cannot be listened on."""
+    import socket
 
+    from a3duck.errors import ConfigError
 
-def run(args) -> int:
-    """`a3duck serve` (and app.py): load once, then serve until interrupted."""
-    config_file = getattr(args, "config_file", None)
-    config = config_from_args(args, config_file)
-    demo, _ = prepare(config, banner_on_error=config_file is not None)
-    demo.launch(server_name=config.host, server_port=config.port, show_error=False,
-                mcp_server=config.mcp)
-    return 0
-
-
-def main(argv: list[str] | None = None, space_dir=None) -> int:
-    """Entry point of app.py (a Space, or `python app.py --port 7861` locally); ``space_dir``
-    holds app.py and the Space's config file. Started this way, a model that cannot be loaded
-    is explained on the page instead of stopping the app."""
-    parser = argparse.ArgumentParser(prog="app.py", description=TITLE)
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from a3duck.cli import _run
-
-    args = parser.parse_args(argv)
-    args.config_file = Path(space_dir) / SPACE_CONFIG_FILE if space_dir else None
-    return _run(_Module, args)
-
-
-class _Module:
-    """Adapter so app.py reports user errors exactly like the `a3duck` CLI."""
-
-    run = staticmethod(run)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): another "
+                          "server probably uses it; pass --port N (or set GRADIO_SERVER_PORT) "
+                          "or stop the other server") from None
