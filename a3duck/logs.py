@@ -1,8 +1,8 @@
 """Terminal output policy, set in one place by the `a3duck` command and by app.py.
 
 Quiet by default: a3duck's own log lines (INFO), progress bars and results; the libraries'
-INFO lines and warnings (transformers, datasets, PEFT, lm-eval, HTTP clients) only with -v,
-through the libraries' own verbosity controls and the warnings filters.
+INFO lines, warnings and bars (transformers, datasets, PEFT, lm-eval, HTTP clients) only with
+-v, through the libraries' own verbosity controls and the warnings filters.
 """
 
 from __future__ import annotations
@@ -33,9 +33,17 @@ def setup(verbose: bool = False) -> None:
 
 
 def _library_verbosity(level: int) -> None:
-    """transformers' and datasets' own verbosity switches (they keep their own logger levels)."""
-    import datasets.utils.logging as datasets_logging
+    """transformers' and datasets' own switches (they keep their own logger levels): their
+    log lines, and their progress bars (weight loading/saving, dataset maps) unless -v. Hub
+    downloads keep their bars, and so does training."""
+    import datasets
     import transformers.utils.logging as transformers_logging
 
     transformers_logging.set_verbosity(level)
-    datasets_logging.set_verbosity(level)
+    datasets.logging.set_verbosity(level)
+    if level > logging.WARNING:
+        transformers_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    else:
+        transformers_logging.enable_progress_bar()
+        datasets.enable_progress_bars()

@@ -18,7 +18,7 @@ import torch
 
 from a3duck import embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
-from a3duck.errors import AdapterMismatchError, ModelError
+from a3duck.errors import AdapterMismatchError, ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,16 @@ def hub_id_for(name: str, resolved: str) -> str:
     if not Path(name).expanduser().is_dir():
         return name
     return embedded.recorded_hub_id(Path(resolved)) or name
+
+
+def check_device(device: str) -> None:
+    """ConfigError when the requested accelerator is not on this host (never a silent CPU run)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but this machine has no usable CUDA GPU "
+                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device: 'mps' was asked for but Apple's MPS backend is not available "
+                          "here; use --device cpu or auto")
 
 
 def quantization_kwargs(quantization: str) -> dict[str, Any]:

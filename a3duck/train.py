@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from transformers import TrainerCallback
 
 from a3duck import data as data_mod
 from a3duck import models
-from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, save_config
+from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
 
@@ -39,7 +40,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
     set_seed(config.seed)
     out = Path(config.output_dir)
-    checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
+    checkpoints = preflight(config, resume)
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     tokenizer = models.load_tokenizer(base_path)
@@ -49,6 +50,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints)
     metrics = MetricsCallback()
     trainer.add_callback(metrics)
+    if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
+        save_config(config, checkpoints / CONFIG_FILENAME)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
@@ -59,6 +62,65 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if not trainer.is_world_process_zero():  # artifacts are written once, by the main process
         return out / "adapter"
     return write_adapter(out / "adapter", model, tokenizer, config, summary, report.to_dict())
+
+
+def preflight(config: TrainConfig, resume: bool) -> Path:
+    """What can be checked before loading anything: the output folder is usable, the device
+    exists, and a resumed run means what its checkpoints mean. Returns the checkpoint folder."""
+    out = Path(config.output_dir)
+    check_output_dir(out)
+    models.check_device(config.device)
+    checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
+    if resume and _has_checkpoint(checkpoints):
+        check_resume_config(checkpoints, config)
+    return checkpoints
+
+
+def check_output_dir(out: Path) -> None:
+    """ConfigError if ``out`` (or what it would be created in) is a file or not writable."""
+    probe = out.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    for path in (probe, out / "adapter", out / CHECKPOINTS):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"output_dir: {path} is a file, not a folder; choose another "
+                              "--output-dir")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output_dir: {probe} is not writable; choose another --output-dir")
+
+
+# Settings a resumed run may change without changing what its checkpoints mean; the length of
+# the run may change too (with a message), as long as steps are left to train.
+RESUME_MAY_CHANGE = frozenset({"output_dir", "save_steps", "save_total_limit", "logging_steps",
+                               "device", "gradient_checkpointing"})
+RUN_LENGTH = ("max_steps", "num_epochs")
+
+
+def check_resume_config(checkpoints: Path, config: TrainConfig) -> None:
+    """Refuse --resume with settings other than those the checkpoints were made with; a new
+    run length is said (the learning-rate schedule follows it) or refused if nothing is left."""
+    recorded_file = checkpoints / CONFIG_FILENAME
+    if not recorded_file.is_file():
+        log.warning("--resume: %s has no record of its settings; cannot check that they match",
+                    checkpoints)
+        return
+    recorded, now = read_recipe(recorded_file), config.to_dict()
+    changed = {k: f"{k} {recorded[k]!r} -> {now[k]!r}" for k in now
+               if k in recorded and k not in RESUME_MAY_CHANGE and recorded[k] != now[k]}
+    length = [changed.pop(k) for k in RUN_LENGTH if k in changed]
+    if changed:
+        raise ConfigError(
+            f"--resume: the checkpoints in {checkpoints} were made with other settings "
+            f"({'; '.join(changed.values())}); resume with the checkpoint's values, or choose "
+            "another --output-dir to start a new run")
+    step = max((int(p.name.split("-")[-1]) for p in checkpoints.glob("checkpoint-*")
+                if p.name.split("-")[-1].isdigit()), default=0)
+    if length and 0 < config.max_steps <= step:
+        raise ConfigError(f"--resume: the newest checkpoint is at step {step}; max_steps "
+                          f"{config.max_steps} leaves nothing to train: pass a larger --max-steps")
+    if length:
+        log.warning("--resume with a new run length (%s): continuing from step %d; the "
+                    "learning-rate schedule follows the new length", "; ".join(length), step)
 
 
 def _check_checkpoints(checkpoints: Path, resume: bool) -> Path:

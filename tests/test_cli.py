@@ -62,7 +62,7 @@ def test_quiet_by_default_silences_library_noise_only():
         warnings.warn("library noise", FutureWarning, stacklevel=1)  # attributed to tests/
         import transformers.utils.logging as tl
 
-        assert tl.get_verbosity() == logging.ERROR
+        assert tl.get_verbosity() == logging.ERROR and not tl.is_progress_bar_enabled()
         assert logging.getLogger("lm_eval.api.task").getEffectiveLevel() == logging.ERROR
         assert logging.getLogger("a3duck.train").getEffectiveLevel() == logging.INFO
     assert seen == []
@@ -71,6 +71,7 @@ def test_quiet_by_default_silences_library_noise_only():
         warnings.simplefilter("always")
         warnings.warn("library noise", FutureWarning, stacklevel=1)
         assert logging.getLogger("lm_eval.api.task").getEffectiveLevel() == logging.INFO
+        assert tl.is_progress_bar_enabled()
     assert [str(w.message) for w in seen] == ["library noise"]
 
 
