@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("a3duck.commands.card", "render the model card (README.md) into an adapter folder"),
     "push": ("a3duck.commands.push", "stage, check and upload an adapter folder to the Hub"),
     "serve": ("a3duck.commands.serve", "start the Gradio Space locally"),
+    "space": ("a3duck.commands.space", "stage, check and push the Gradio app as a Hub Space"),
     "chat": ("a3duck.commands.chat", "chat with base + adapter in the terminal"),
     "inspect": ("a3duck.commands.inspect", "summarise an adapter and plot its learned IA3 vectors"),
 }
@@ -58,14 +59,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def invoke(module, argv: list[str], *, prog: str, description: str,
-           verbose: bool = False) -> int:
+           verbose: bool = False, defaults: dict | None = None) -> int:
     """Parse ``argv`` for a command module and run it the way every a3duck entry point does:
-    logging set up once (a3duck.logs), user errors printed without a traceback (exit 2)."""
+    logging set up once (a3duck.logs), user errors printed without a traceback (exit 2).
+    ``defaults`` adds attributes that no flag sets (app.py's Space folder)."""
     from a3duck import logs
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", default=verbose, help=VERBOSE_HELP)
     module.add_arguments(parser)
+    parser.set_defaults(**(defaults or {}))
     args = parser.parse_args(argv)
     logs.setup(args.verbose)
     return run_command(module, args)

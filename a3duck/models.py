@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+# The files of a base model repo that loading reads (safetensors only; configs, tokenizer).
+BASE_FILE_PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt")
 
 
 
@@ -42,7 +44,7 @@ def resolve_base_model(name: str) -> str:
     if _looks_like_path(name):
         raise ModelError(f"base model folder not found: {name}")
     try:
-        return _snapshot(name, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+        return _snapshot(name, allow_patterns=list(BASE_FILE_PATTERNS))
     except Exception as exc:  # noqa: BLE001 - network, auth, cache miss: all mean "not from the Hub"
         if name == EMBEDDED_MODEL_ID:
             log.info("Hub unavailable for %s (%s); using the embedded copy", name, type(exc).__name__)

@@ -14,25 +14,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="adapter folder written by `a3duck train`")
     parser.add_argument("--repo-id", default=DEFAULT_REPO_ID,
                         help=f"Hub repo to upload to (default {DEFAULT_REPO_ID})")
-    parser.add_argument("--private", action="store_true",
-                        help="create the repo as private (only when it does not exist yet)")
     parser.add_argument("--revision", default=None,
                         help="branch to commit to (created from main if missing; default main)")
     parser.add_argument("--create-pr", action="store_true",
                         help="open a pull request with the commit instead of committing directly")
-    parser.add_argument("--commit-message", default="Upload IA3 adapter with a3duck",
-                        help="commit message")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="stage and check only; print the folder, files, sizes and card "
-                             "metadata; send nothing")
-    parser.add_argument("--staging-dir", default=None,
-                        help="where to stage the upload (must be empty or absent; default: a new "
-                             "temporary folder)")
     parser.add_argument("--include-merged", action="store_true",
                         help="also upload the adapter merged into its base, under merged/ "
                              "(downloads the base; as large as the base model)")
     parser.add_argument("--lang", choices=LANGS, default="en",
                         help="language of the card when push has to render it")
+    add_upload_arguments(parser, "Upload IA3 adapter with a3duck")
+
+
+def add_upload_arguments(parser: argparse.ArgumentParser, commit_message: str) -> None:
+    """The flags every upload shares (`a3duck push`, `a3duck space push`)."""
+    parser.add_argument("--private", action="store_true",
+                        help="create the repo as private (only when it does not exist yet)")
+    parser.add_argument("--commit-message", default=commit_message, help="commit message")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="stage and check only; print the folder, files, sizes and "
+                             "metadata; send nothing")
+    parser.add_argument("--staging-dir", default=None,
+                        help="where to stage the upload (must be empty or absent; default: a new "
+                             "temporary folder, removed afterwards)")
     parser.add_argument("--retries", type=int, default=3,
                         help="retries of the upload on transient network/server errors")
 

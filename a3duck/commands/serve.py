@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,14 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=None,
                         help="requests served at once, decoded together in mixed batches "
                         "(default 8)")
+    parser.add_argument("--mcp", action="store_true", default=None,
+                        help="also serve chat, few-shot scoring and compare as MCP tools "
+                        "(env A3DUCK_MCP=1; endpoint /gradio_api/mcp/)")
 
 
-def config_from_args(args: argparse.Namespace):
-    """The ServeConfig of these flags (environment and defaults fill the rest)."""
+def config_from_args(args: argparse.Namespace, config_file=None):
+    """The ServeConfig of these flags (environment, the Space's config file and defaults fill
+    the rest)."""
     from a3duck.space.runtime import ServeConfig
 
     return ServeConfig.resolve(
-        base_model=args.base_model, revision=args.revision,
+        config_file, mcp=args.mcp, base_model=args.base_model, revision=args.revision,
         adapter=",".join(args.adapter) if args.adapter else None,
         device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
         port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
@@ -46,14 +51,19 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from a3duck.space.ui import launch
 
-    launch(config_from_args(args))
+    config_file = getattr(args, "config_file", None)
+    launch(config_from_args(args, config_file), banner_on_error=config_file is not None)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of app.py (a Space, or `python app.py --port 7861` locally)."""
+def main(argv: list[str] | None = None, space_dir=None) -> int:
+    """Entry point of app.py (a Space, or `python app.py --port 7861` locally); ``space_dir``
+    holds app.py and the Space's config file. Started this way, a model that cannot be loaded
+    is explained on the page instead of stopping the app."""
     from a3duck.cli import invoke
+    from a3duck.space.runtime import SPACE_CONFIG_FILE
     from a3duck.space.ui import TITLE
 
+    config_file = Path(space_dir) / SPACE_CONFIG_FILE if space_dir else None
     return invoke(sys.modules[__name__], sys.argv[1:] if argv is None else argv,
-                  prog="app.py", description=TITLE)
+                  prog="app.py", description=TITLE, defaults={"config_file": config_file})

@@ -139,7 +139,7 @@ def _scrub_staged(out: Path) -> list[str]:
 
 def check_staged(staged: Path, token: str | None = None) -> None:
     """Raise HubError listing every problem that makes ``staged`` unfit to publish."""
-    problems = _check_adapter(staged) + _check_card(staged) + _check_text_files(staged, token)
+    problems = _check_adapter(staged) + _check_card(staged) + check_text_files(staged, token)
     if problems:
         raise HubError(f"staged folder {staged} is not ready to publish: " + "; ".join(problems))
 
@@ -195,16 +195,30 @@ def _text_files(folder: Path):
             continue
 
 
-def _check_text_files(staged: Path, token: str | None) -> list[str]:
+def check_text_files(staged: Path, token: str | None, source_dir: str | None = None
+                     ) -> list[str]:
+    """Tokens and local paths in any text file. Under ``source_dir`` (vendored source code,
+    whose strings name example paths such as ~/.cache) only this machine's paths count."""
     problems = []
     for path, text in _text_files(staged):
         rel = path.relative_to(staged).as_posix()
         if (token and token in text) or TOKEN_RE.search(text):
             problems.append(f"{rel} contains what looks like an access token")
-        found = [] if path.name in VOCABULARIES else find_local_paths(text)
+        if path.name in VOCABULARIES:
+            found = []
+        elif source_dir and rel.startswith(source_dir + "/"):
+            found = _own_paths(text)
+        else:
+            found = find_local_paths(text)
         if found:
             problems.append(f"{rel} contains local path(s) {', '.join(found[:3])}")
     return problems
+
+
+def _own_paths(text: str) -> list[str]:
+    """This machine's home and working folders, wherever they sit in ``text``."""
+    own = {str(Path.home()), str(Path.cwd())} - {"/", ""}
+    return sorted(p for p in own if len(p) > 4 and p in text)
 
 
 def describe(staged: Path, notes: list[str] = ()) -> str:
@@ -224,29 +238,37 @@ def describe(staged: Path, notes: list[str] = ()) -> str:
 def upload(staged: Path, repo_id: str, token: str, *, private: bool = False,
            revision: str | None = None, create_pr: bool = False,
            commit_message: str = "Upload IA3 adapter with a3duck", retries: int = 3,
-           wait: float = 2.0) -> str:
+           wait: float = 2.0, repo_type: str = "model", space_sdk: str | None = None,
+           delete_patterns: str | None = None) -> str:
     """Create the repo if needed and upload ``staged`` as one commit; returns the commit URL
-    (or the pull request URL). On failure, says whether the remote changed."""
+    (or the pull request URL). On failure, says whether the remote changed. A Space passes
+    ``repo_type="space"`` and its SDK; ``delete_patterns="*"`` makes the remote exactly the
+    staged folder (remote files no longer staged are deleted in the same commit)."""
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
     branch = revision or "main"
+    kind = {"repo_type": repo_type}
     try:
-        existed = _retry(lambda: api.repo_exists(repo_id), retries, wait)
-        _retry(lambda: api.create_repo(repo_id, private=private, exist_ok=True), retries, wait)
+        existed = _retry(lambda: api.repo_exists(repo_id, **kind), retries, wait)
+        _retry(lambda: api.create_repo(repo_id, private=private, exist_ok=True,
+                                       space_sdk=space_sdk, **kind), retries, wait)
         if branch != "main" and not create_pr:
-            _retry(lambda: api.create_branch(repo_id, branch=branch, exist_ok=True), retries,
-                   wait)
-        before = _retry(lambda: api.repo_info(repo_id, revision=branch).sha, retries, wait)
+            _retry(lambda: api.create_branch(repo_id, branch=branch, exist_ok=True, **kind),
+                   retries, wait)
+        before = _retry(lambda: api.repo_info(repo_id, revision=branch, **kind).sha, retries,
+                        wait)
     except Exception as exc:  # noqa: BLE001 - nothing was uploaded yet: say why and what to do
         raise HubError(f"push to {repo_id} failed before any upload: "
                        f"{explain(exc, repo_id, token)}") from None
     try:
         info = _retry(lambda: api.upload_folder(
             folder_path=str(staged), repo_id=repo_id, revision=branch, create_pr=create_pr,
-            commit_message=commit_message), retries, wait)
+            commit_message=commit_message, delete_patterns=delete_patterns, **kind),
+            retries, wait)
     except Exception as exc:  # noqa: BLE001 - reported with the state of the remote
-        raise HubError(_failure_message(api, repo_id, branch, before, existed, exc)) from None
+        raise HubError(_failure_message(api, repo_id, branch, before, existed, exc,
+                                        repo_type)) from None
     return info.pr_url or info.commit_url
 
 
@@ -280,10 +302,10 @@ HTTP_ADVICE = {
 }
 
 
-def _failure_message(api, repo_id, branch, before, existed, exc) -> str:
+def _failure_message(api, repo_id, branch, before, existed, exc, repo_type="model") -> str:
     reason = explain(exc, repo_id, getattr(api, "token", None))
     try:
-        after = api.repo_info(repo_id, revision=branch).sha
+        after = api.repo_info(repo_id, revision=branch, repo_type=repo_type).sha
     except Exception:  # noqa: BLE001 - the server may be down; say we could not verify
         after = None
     if after == before:

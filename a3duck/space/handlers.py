@@ -14,11 +14,13 @@ import json
 import logging
 
 from a3duck.errors import USER_ERRORS, InputError
-from a3duck.generation import Settings, Stats
+from a3duck.generation import LIMITS, Settings, Stats
 from a3duck.multi_adapter import BASE
 from a3duck.space.chat import build_chat_prompt, check_message
 from a3duck.space.runtime import Runtime
+from a3duck.space.scheduler import answer_together
 from a3duck.space.scoring import check_cost, load_examples, score_item
+from a3duck.space.zerogpu import gpu, gpu_seconds, prompt_tokens
 from a3duck.space.zoo import about_lines
 
 log = logging.getLogger(__name__)
@@ -91,9 +93,33 @@ def chat_handler(rt: Runtime):
     """The ChatInterface function (API name /chat)."""
     import gradio as gr
 
+    def seconds(message, history=None, max_new_tokens=256, *_rest):
+        turns = [str(m.get("content", "")) for m in history or () if isinstance(m, dict)]
+        return gpu_seconds(prompt_tokens(rt.tokenizer, str(message or ""), *turns),
+                           _number(max_new_tokens, LIMITS.max_new_tokens[1]))
+
+    @gpu(seconds)
     @_user_errors
-    def chat(message, history=None, max_new_tokens=256, temperature=0.7, top_p=0.9, top_k=50,
-             repetition_penalty=1.1, adapter_on=True, adapter=None):
+    def chat(message: str, history: list | None = None, max_new_tokens: int = 256,
+             temperature: float = 0.7, top_p: float = 0.9, top_k: int = 50,
+             repetition_penalty: float = 1.1, adapter_on: bool = True,
+             adapter: str | None = None):
+        """Chat with the model (the adapter's instruction template); streams the answer.
+
+        Args:
+            message: the user's message.
+            history: earlier turns as [{"role": "user" | "assistant", "content": str}].
+            max_new_tokens: most tokens to generate (1-1024).
+            temperature: sampling temperature; 0 = greedy decoding.
+            top_p: nucleus sampling probability mass (0.01-1).
+            top_k: sample among the k most likely tokens; 0 = off.
+            repetition_penalty: 1 = none; higher discourages repeats (1-2).
+            adapter_on: answer with the IA3 adapter (True) or the base model alone (False).
+            adapter: which served adapter answers (a name from the Adapter menu, or "base");
+                None: the first adapter (adapter_on=False still means the base).
+        Returns:
+            the answer text and a status line with the generation speed.
+        """
         text = check_message(message)
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, top_k=top_k,
@@ -138,8 +164,28 @@ def fewshot_handlers(rt: Runtime):
     """(score, generate) functions of the few-shot tab."""
     import gradio as gr
 
+    def score_seconds(task, item_text=None, *_rest):
+        return gpu_seconds(4 * prompt_tokens(rt.tokenizer, str(item_text or "")), 0)
+
+    @gpu(score_seconds)
     @_user_errors
-    def score(task, item_text=None, adapter_on=True, adapter=None):
+    def fewshot_score(task: str, item_text: str | None = None, adapter_on: bool = True,
+                      adapter: str | None = None):
+        """Score a multiple-choice item the way the Open LLM Leaderboard does (lm-eval's prompt,
+        log-likelihood of each choice, the task's metric picks the answer).
+
+        Args:
+            task: the benchmark format: mmlu, arc_challenge, hellaswag or truthfulqa_mc2.
+            item_text: JSON {"shots": [docs...], "doc": {...}} in that benchmark's Hub dataset
+                format (the shots are the k examples shown before the question); None:
+                the task's first example with 3 shots.
+            adapter_on: score with the IA3 adapter (True) or the base model alone (False).
+            adapter: which served adapter answers (a name from the Adapter menu, or "base");
+                None: the first adapter (adapter_on=False still means the base).
+        Returns:
+            the full prompt, the probability of each choice, a table of scores (log-likelihood,
+            per character, probability, gold) and a verdict naming the chosen answer.
+        """
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
         shots, doc = parse_item(item_json(task, 0, 3) if item_text is None else item_text)
@@ -157,8 +203,26 @@ def fewshot_handlers(rt: Runtime):
             verdict += f" · mc2 = {result.mc2:.3f}"
         return result.context, label, rows, verdict
 
+    def generate_seconds(prompt_text, max_new_tokens=32, *_rest):
+        return gpu_seconds(prompt_tokens(rt.tokenizer, str(prompt_text or "")),
+                           _number(max_new_tokens, LIMITS.max_new_tokens[1]))
+
+    @gpu(generate_seconds)
     @_user_errors
-    def generate(prompt_text, max_new_tokens=32, stop_at="\n\n", adapter_on=True, adapter=None):
+    def fewshot_generate(prompt_text: str, max_new_tokens: int = 32, stop_at: str = "\n\n",
+                         adapter_on: bool = True, adapter: str | None = None):
+        """Continue a few-shot prompt greedily (free-form answer); streams the text.
+
+        Args:
+            prompt_text: the full prompt to continue.
+            max_new_tokens: most tokens to generate (1-256).
+            stop_at: stop at a blank line ("\n\n") or at the end of the line ("\n").
+            adapter_on: generate with the IA3 adapter (True) or the base model alone (False).
+            adapter: which served adapter answers (a name from the Adapter menu, or "base");
+                None: the first adapter (adapter_on=False still means the base).
+        Returns:
+            the generated continuation.
+        """
         text = check_message(prompt_text, "prompt")
         if stop_at not in STOP_AT:
             raise InputError(f"stop_at must be one of {', '.join(map(repr, STOP_AT))}, "
@@ -175,7 +239,7 @@ def fewshot_handlers(rt: Runtime):
         for answer, _ in _generate(rt, ids, settings, rt.pick(adapter_on, adapter), (stop_at,)):
             yield answer
 
-    return score, generate
+    return fewshot_score, fewshot_generate
 
 
 def compare_order(rt: Runtime) -> list[str]:
@@ -184,10 +248,28 @@ def compare_order(rt: Runtime) -> list[str]:
 
 
 def compare_handler(rt: Runtime):
-    """Base and chosen adapters answer one prompt in one mixed batch (API name /compare):
-    yields one text per :func:`compare_order` name and the status line (third output)."""
+    def seconds(instruction, context="", max_new_tokens=128, *_rest):
+        return gpu_seconds(prompt_tokens(rt.tokenizer, str(instruction or ""),
+                                         str(context or "")),
+                           _number(max_new_tokens, LIMITS.max_new_tokens[1]), passes=2)
+
+    @gpu(seconds)
     @_user_errors
-    def compare(instruction, context="", max_new_tokens=128, temperature=0.0, chosen=None):
+    def compare(instruction: str, context: str = "", max_new_tokens: int = 128,
+                temperature: float = 0.0, chosen: list[str] | None = None):
+        """Answer one instruction with the base model and the chosen adapters in one mixed
+        batch, to see what each adapter changes; streams every answer.
+
+        Args:
+            instruction: the instruction (task) to answer.
+            context: optional input/context for the instruction ("" for none).
+            max_new_tokens: most tokens to generate per answer (1-1024).
+            temperature: sampling temperature; 0 = greedy, so differences come from the adapter.
+            chosen: the models that answer (served adapter names and "base"); None: all.
+        Returns:
+            the answer of the first adapter, the answer of the base, a status line, then the
+            answers of the further adapters.
+        """
         if not rt.can_toggle:
             raise InputError(rt.toggle_explanation())
         text = check_message(instruction, "instruction")
@@ -207,7 +289,7 @@ def compare_handler(rt: Runtime):
                                  f"{rt.info.context_window}. Shorten it.")
             rows.append((name, ids, template.stop_markers))
         texts, stats = dict.fromkeys(order, ""), {n: Stats() for n in names}
-        for name, value in answer_together(rt, rows, settings, stats):
+        for name, value in answer_together(rt, rows, settings, stats, fit_settings):
             texts[name] = value
             yield (*_compare_outputs(order, texts, "generating in one mixed batch…"),)
         status = "<br>".join(f"`{n}`: {speed_line(stats[n])}" for n in names)
@@ -222,41 +304,12 @@ def _compare_outputs(order, texts, status):
     return values[:2] + [status] + values[2:]
 
 
-def answer_together(rt: Runtime, rows, settings: Settings, stats: dict):
-    """Submit ``rows`` [(name, ids, markers)] as one batch; yields (name, text) as they grow."""
-    import queue
-    import threading
-
-    from a3duck.space.scheduler import Row
-
-    batch = [Row(ids, rt.internal_name(name), fit_settings(rt, ids, settings), tuple(markers))
-             for name, ids, markers in rows]
-    rt.scheduler.submit(batch)
-    updates: queue.Queue = queue.Queue()
-
-    def pump(name, row):
-        try:
-            for text in rt.scheduler.follow(row, stats[name]):
-                updates.put((name, text, None))
-        except Exception as exc:  # noqa: BLE001 - re-raised in the handler's thread
-            updates.put((name, None, exc))
-        updates.put((name, None, None))
-
-    for (name, _, _), row in zip(rows, batch):
-        threading.Thread(target=pump, args=(name, row), daemon=True).start()
-    left = len(rows)
+def _number(value, default: int) -> int:
+    """A slider value as an int for a GPU-time estimate (the handler validates it later)."""
     try:
-        while left:
-            name, text, error = updates.get()
-            if error is not None:
-                raise error
-            if text is None:
-                left -= 1
-            else:
-                yield name, text
-    finally:
-        for row in batch:
-            row.cancel.set()
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
 
 
 def about_markdown(rt: Runtime) -> str:

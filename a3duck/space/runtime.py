@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SPACE_BASE_MODEL = "meta-llama/Llama-2-13b-hf"
 SPACE_ADAPTER = DEFAULT_REPO_ID  # the published adapter
+# Written next to app.py by `a3duck space push`: which base and adapters the Space serves.
+SPACE_CONFIG_FILE = "a3duck_space.yaml"
 
 
 def on_gpu_space() -> bool:
@@ -50,17 +52,21 @@ class ServeConfig:
     queue_size: int = 64  # visitors waiting beyond this are told to retry
     concurrency: int = 8  # requests served at once (decoded together in mixed batches)
     share: bool = False
+    mcp: bool = False  # also serve the endpoints as MCP tools (Gradio's mcp_server=True)
 
     @classmethod
-    def resolve(cls, **flags) -> ServeConfig:
-        """Flags (None = not given) override environment, which overrides defaults."""
+    def resolve(cls, config_file: Path | None = None, **flags) -> ServeConfig:
+        """Flags (None = not given) override environment, which overrides the Space's config
+        file (``config_file``, if it exists), which overrides defaults."""
         env = {
             "base_model": os.environ.get("A3DUCK_BASE_MODEL"),
             "adapter": os.environ.get("A3DUCK_ADAPTER"),
             "port": os.environ.get("GRADIO_SERVER_PORT"),
             "host": os.environ.get("GRADIO_SERVER_NAME"),
+            "mcp": os.environ.get("A3DUCK_MCP", "").lower() in ("1", "true", "yes") or None,
         }
-        merged = {k: v for k, v in env.items() if v}
+        merged = read_space_config(config_file) if config_file else {}
+        merged.update({k: v for k, v in env.items() if v})
         merged.update({k: v for k, v in flags.items() if v is not None})
         if "base_model" not in merged and "adapter" not in merged and on_gpu_space():
             merged.update(base_model=SPACE_BASE_MODEL, adapter=SPACE_ADAPTER)
@@ -73,6 +79,24 @@ class ServeConfig:
         except ValueError:
             raise A3DuckError(f"port must be a number, got {merged['port']!r}") from None
         return cls(**merged)
+
+
+def read_space_config(path: Path) -> dict:
+    """ServeConfig fields from a Space's config file (absent file: none). The file lists
+    ``adapters``; this app serves the first one."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    adapters = [a for a in data.get("adapters") or [] if a]
+    if len(adapters) > 1:
+        log.warning("%s lists %d adapters; this version serves the first, %s",
+                    path.name, len(adapters), adapters[0])
+    out = {"base_model": data.get("base_model"), "revision": data.get("revision"),
+           "adapter": adapters[0] if adapters else "none", "mcp": bool(data.get("mcp"))}
+    return {k: v for k, v in out.items() if v}
 
 
 @dataclass
@@ -212,12 +236,7 @@ class Runtime:
         from a3duck.prompts import get_template
         from a3duck.space.zoo import load_zoo
 
-        dtype = models.pick_dtype(config.dtype, config.device)
-        device = None if config.device == "auto" else config.device
-        if device is None:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else None
+        dtype, device = _dtype_and_device(config)
         multi, tokenizer, adapters = load_zoo(config, dtype, device)
         template = get_template(adapters[0].template if adapters
                                 else models.adapter_template(None))
@@ -239,6 +258,24 @@ class Runtime:
         log.info("serving %s + %s (%s on %s)", info.base_model,
                  ", ".join(a.name for a in adapters) or "no adapter", info.dtype, info.device)
         return cls(multi, tokenizer, template, info, adapters)
+
+
+def _dtype_and_device(config: ServeConfig):
+    """(torch dtype, device or None) the Space loads with."""
+    from a3duck import models
+    from a3duck.space.zerogpu import on_zerogpu
+
+    # On ZeroGPU no GPU is attached while loading: asking it for bf16 support would
+    # initialise CUDA. Its H200 slices support bf16; the weights go to CUDA now, as ZeroGPU
+    # wants (spaces moves them onto the GPU when a request attaches one).
+    precision = "bf16" if config.dtype == "auto" and on_zerogpu() else config.dtype
+    dtype = models.pick_dtype(precision, config.device)
+    device = None if config.device == "auto" else config.device
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else None
+    return dtype, device
 
 
 def context_window(model, tokenizer) -> int:

@@ -211,3 +211,38 @@ class _RowWatch:
                     or (row.markers and bool(hits[row.markers][i]))):
                 _finish(row)
         return torch.tensor([r.done for r in self.rows], device=input_ids.device)
+
+
+def answer_together(rt, rows, settings, stats: dict, fit):
+    """Submit ``rows`` [(name, ids, markers)] of a Space runtime ``rt`` as one batch (settings
+    cut to each row's room by ``fit``); yields (name, text) as they grow."""
+    import queue
+
+    batch = [Row(ids, rt.internal_name(name), fit(rt, ids, settings), tuple(markers))
+             for name, ids, markers in rows]
+    rt.scheduler.submit(batch)
+    updates: queue.Queue = queue.Queue()
+
+    def pump(name, row):
+        try:
+            for text in rt.scheduler.follow(row, stats[name]):
+                updates.put((name, text, None))
+        except Exception as exc:  # noqa: BLE001 - re-raised in the handler's thread
+            updates.put((name, None, exc))
+        updates.put((name, None, None))
+
+    for (name, _, _), row in zip(rows, batch):
+        threading.Thread(target=pump, args=(name, row), daemon=True).start()
+    left = len(rows)
+    try:
+        while left:
+            name, text, error = updates.get()
+            if error is not None:
+                raise error
+            if text is None:
+                left -= 1
+            else:
+                yield name, text
+    finally:
+        for row in batch:
+            row.cancel.set()

@@ -200,20 +200,37 @@ def build_demo(rt: Runtime):
     return demo
 
 
-def prepare(config: ServeConfig):
-    """Load the model once and return the queued Blocks (bounded queue, limited concurrency)."""
-    runtime = Runtime.load(config)
+def prepare(config: ServeConfig, banner_on_error: bool = False):
+    """Load the model once and return the queued Blocks (bounded queue, limited concurrency).
+
+    A model the Hub will not give (gated without a token, missing repo) raises ModelError with
+    what to fix; with ``banner_on_error`` (a Space) the page shows that message instead and the
+    runtime is None."""
+    from a3duck.errors import ModelError
+    from a3duck.space.access import access_problem, banner_demo
+
+    try:
+        problem = access_problem(config.base_model, config.adapter, config.revision)
+        if problem:
+            raise ModelError(problem.replace("**", ""))
+        runtime = Runtime.load(config)
+    except ModelError as exc:
+        if not banner_on_error:
+            raise
+        log.error("the Space cannot load its model: %s", exc)
+        return banner_demo(TITLE, problem or str(exc)), None
     demo = build_demo(runtime)
     demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
     return demo, runtime
 
 
-def launch(config: ServeConfig) -> None:
-    """Load the model once, then serve until interrupted."""
+def launch(config: ServeConfig, banner_on_error: bool = False) -> None:
+    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare)."""
     check_port(config.host, config.port)  # before the model loads, not after
-    demo, _ = prepare(config)
+    demo, _ = prepare(config, banner_on_error=banner_on_error)
     try:
-        demo.launch(server_name=config.host, server_port=config.port, show_error=False)
+        demo.launch(server_name=config.host, server_port=config.port, show_error=False,
+                    mcp_server=config.mcp)
     except OSError:  # taken while the model loaded
         check_port(config.host, config.port)
         raise
