@@ -129,7 +129,8 @@ def prepare_stream(config, tokenizer):
     name = resolve_template_name(config.prompt_template, streaming.conversational(streams),
                                  tokenizer)
     template = get_template(name, tokenizer)
-    report = DataReport(source=", ".join(s.source.label for s in streams))
+    report = DataReport(source=", ".join(s.source.label for s in streams),
+                        public=", ".join(s.source.public_label for s in streams))
 
     def rows():
         fresh = streaming.open_streams(config)  # every pass (and every resume) starts over
@@ -154,7 +155,8 @@ def read_sources(config):
         rows = [map_columns(r, source.columns) for r in load_rows(source.path, source.split)]
         if not rows:
             raise DataError(f"{source.label}: the dataset is empty")
-        read.append((source, rows, detect_schema(rows, source.label), DataReport(source.label)))
+        read.append((source, rows, detect_schema(rows, source.label),
+                     DataReport(source.label, public=source.public_label)))
     return read
 
 
@@ -178,7 +180,8 @@ def prepare_dataset(config, tokenizer):
     sources = [src for src, _, _, _ in read]
     order = mixture_order([len(ex) for ex in per_source], sources, config.seed)
     examples = [per_source[s][r] for s, r in order]
-    total = DataReport(source=", ".join(s.label for s in sources))
+    total = DataReport(source=", ".join(s.label for s in sources),
+                       public=", ".join(s.public_label for s in sources))
     total.total_rows = sum(rep.total_rows for *_, rep in read)
     for *_, rep in read:
         total.bad_rows += rep.bad_rows

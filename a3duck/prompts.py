@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from a3duck.errors import ConfigError
 
 ALPACA_NAME, CHAT_NAME, AUTO_NAME = "alpaca", "chat", "auto"
-# Every value `prompt_template` accepts (config validation reads this tuple).
+# Every value `prompt_template` accepts (config_checks validates it before any model work):
+# the named templates and ``auto``, which picks one at run time.
 TEMPLATE_NAMES: tuple[str, ...] = (AUTO_NAME, ALPACA_NAME, CHAT_NAME)
 ROLES = ("system", "user", "assistant")
 

@@ -47,13 +47,33 @@ class Source:
     def label(self) -> str:
         return self.path if self.split == "train" else f"{self.path} ({self.split})"
 
+    @property
+    def public_label(self) -> str:
+        """The label with a local path by its last part (a3duck.files.public_name)."""
+        from a3duck.files import public_name
+
+        name = public_name(self.path)
+        return name if self.split == "train" else f"{name} ({self.split})"
+
 
 def parse_sources(data: Any, default_split: str = "train") -> list[Source]:
     """The sources of ``data`` (string or list); ConfigError naming every problem."""
+    sources, problems = _parse(data, default_split)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return sources
+
+
+def source_problems(data: Any, default_split: str = "train") -> list[str]:
+    """Every problem of ``data`` (for config_checks' one-message validation); [] when usable."""
+    return _parse(data, default_split)[1]
+
+
+def _parse(data: Any, default_split: str) -> tuple[list[Source], list[str]]:
     if isinstance(data, str):
-        return [Source(path=data, split=default_split)]
+        return [Source(path=data, split=default_split)], []
     if not isinstance(data, list) or not data:
-        raise ConfigError("data must be a file, a Hub dataset id, or a non-empty list of sources")
+        return [], ["data must be a file, a Hub dataset id, or a non-empty list of sources"]
     sources, problems = [], []
     for i, item in enumerate(data, 1):
         try:
@@ -63,9 +83,7 @@ def parse_sources(data: Any, default_split: str = "train") -> list[Source]:
     weighted = [s.weight is not None for s in sources]
     if any(weighted) and not all(weighted):
         problems.append("data: give every source a weight, or none (use epochs instead)")
-    if problems:
-        raise ConfigError("; ".join(problems))
-    return sources
+    return sources, problems
 
 
 def _source(item: Any, default_split: str) -> Source:

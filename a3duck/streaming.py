@@ -84,7 +84,7 @@ class SourceStream:
     """One source's rows with their numbers, its schema (from the first rows) and its report."""
 
     def __init__(self, source: Source):
-        self.source, self.report = source, DataReport(source.label)
+        self.source, self.report = source, DataReport(source.label, public=source.public_label)
         self._rows = self._numbered()
         head = list(itertools.islice(self._rows, PEEK_ROWS))
         if not head:

@@ -108,7 +108,8 @@ def test_auto_resolves_and_chat_without_a_template_names_alternatives(smol_tok, 
     with pytest.raises(ConfigError, match="needs a tokenizer with a chat template.*use one of: "
                                           "alpaca"):
         resolve_template_name("chat", True, sp_tok)
-    with pytest.raises(ConfigError, match="prompt_template must be one of auto, alpaca, chat"):
+    with pytest.raises(ConfigError, match="prompt_template: unknown prompt template 'vicuna'; "
+                                          "known: auto, alpaca, chat"):
         TrainConfig(prompt_template="vicuna")
 
 
@@ -146,7 +147,7 @@ def test_compare_prompt_is_the_history_rendered_with_the_adapter_template(smol_t
 
 
 def test_space_history_uses_the_chat_template(smol_tok):
-    from a3duck.generation import build_chat_prompt
+    from a3duck.space.chat import build_chat_prompt
 
     history = [{"role": "user", "content": "Capital of France?"},
                {"role": "assistant", "content": "**Paris**."}]

@@ -16,9 +16,11 @@ def test_plain_string_is_one_source_and_lists_are_validated():
                           {"path": "c.jsonl", "weight": -1, "colums": {}},
                           {"path": "d.jsonl", "columns": {"question": "q"}}])
     msg = str(err.value)
-    assert "data source 3: needs a `path` and only the keys" in msg and "(unknown: colums)" in msg
-    assert "data source 4: unknown schema field(s) in columns: question" in msg
-    assert "give every source a weight, or none" in msg
+    # one message for every problem (config_checks): "- data: source N: ..." per source
+    assert msg.startswith("config: 3 problems")
+    assert "data: source 3: needs a `path` and only the keys" in msg and "(unknown: colums)" in msg
+    assert "data: source 4: unknown schema field(s) in columns: question" in msg
+    assert "data: give every source a weight, or none" in msg
 
 
 def test_openorca_columns_become_system_user_assistant_turns():

@@ -25,9 +25,9 @@ def stream_config(tiny_llama_dir, data, out, **kw):
 
 
 def test_streaming_needs_max_steps_and_weights():
-    with pytest.raises(ConfigError, match="streaming: true needs max_steps"):
+    with pytest.raises(ConfigError, match="streaming: needs max_steps"):
         TrainConfig(streaming=True)
-    with pytest.raises(ConfigError, match="streaming a mixture needs a weight"):
+    with pytest.raises(ConfigError, match="streaming: a streamed mixture needs a weight"):
         TrainConfig(streaming=True, max_steps=5, data=["a.jsonl", "b.jsonl"])
 
 
