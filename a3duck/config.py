@@ -20,6 +20,10 @@ import yaml
 from a3duck.errors import ConfigError
 
 CONFIG_FILENAME = "a3duck_config.yaml"
+# Attention implementations a run may ask for (a3duck.fastpath picks one for "auto").
+SDPA_VARLEN = "sdpa_varlen"  # causal SDPA per packed example (a3duck.fastpath)
+ATTENTION_CHOICES = ("auto", "sdpa", "eager", SDPA_VARLEN, "flex_attention",
+                     "flash_attention_2", "flash_attention_3")
 
 
 
@@ -61,7 +65,10 @@ class TrainConfig:
     feedforward_modules: list[str] | None = None  # None = PEFT default (down_proj on Llama)
 
     # --- hardware / bookkeeping --------------------------------------------------------------
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # bf16 where supported (fp16 hit NaNs)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPUs/bf16 CPUs (fp16: NaNs)
+    attn_implementation: str = "auto"  # auto: fastest exact kernel for packed rows on this machine
+    compile: Literal["auto", "always", "never"] = "auto"  # auto: on CUDA; CPU: does not pay back
+    loss: Literal["auto", "label_positions", "trl_fused"] = "auto"  # LM head only where labels are
     gradient_checkpointing: bool = False  # trades ~30% speed for memory; off unless needed
     quantization: Literal["none", "4bit", "8bit"] = "none"  # bitsandbytes base (GPU only)
     logging_steps: int = 1  # one log line per optimizer step
@@ -104,6 +111,14 @@ class TrainConfig:
             raise ConfigError(f"quantization must be none, 4bit or 8bit, got {self.quantization!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if isinstance(self.compile, bool):  # YAML `compile: true/false`
+            self.compile = "always" if self.compile else "never"
+        for name, allowed in (("compile", ("auto", "always", "never")),
+                              ("loss", ("auto", "label_positions", "trl_fused")),
+                              ("attn_implementation", ATTENTION_CHOICES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
+                                  f"got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
