@@ -44,6 +44,9 @@ VARIANT = re.compile(r"^(?P<name>[a-z]+)(?:@(?P<attn>\w+))?(?P<compile>[+-]compi
 LORA = {"r": 16, "lora_alpha": 16, "lora_dropout": 0.05,
         "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
 DEMO_RECIPE = common.ROOT / "recipes" / "smollm2-demo.yaml"
+# Rows of garage-bAInd/Open-Platypus (its dataset card); an epoch's time is estimated from the
+# bench data's mean example length, so it is only as close as that length mix is to Platypus'.
+OPEN_PLATYPUS_ROWS = 24_926
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -307,6 +310,8 @@ def summarise(runs: list[dict], variants) -> list[dict]:
         # A pack length below the longest example truncates it: then the variants differ in data.
         r["same_data"] = (r["input_tokens"] == ref["input_tokens"]
                           and r["loss_tokens"] == ref["loss_tokens"])
+        r["open_platypus_epoch_hours"] = (OPEN_PLATYPUS_ROWS * r["input_tokens"] / r["examples"]
+                                          / r["tokens_per_second"] / 3600)
         r["memory_ratio"] = r["peak_memory_gib"] / ref["peak_memory_gib"]
         r["check_loss_rel_diff"] = (abs(r["check_loss_sum"] - ref["check_loss_sum"])
                                     / max(abs(ref["check_loss_sum"]), 1e-12))
@@ -318,6 +323,7 @@ COLUMNS = [("variant", "variant", ""), ("tokens_per_second", "tokens/s", ".0f"),
            ("speedup", "× baseline", ".2f"), ("peak_memory_gib", "peak GiB", ".2f"),
            ("memory_ratio", "mem × baseline", ".2f"), ("optimizer_steps", "steps", "d"),
            ("check_loss", "first-step loss", ".4f"),
+           ("open_platypus_epoch_hours", "Platypus epoch h", ".1f"),
            ("check_loss_rel_diff", "loss rel. diff", ".1e"), ("same_data", "same data", "")]
 
 

@@ -34,7 +34,8 @@ def test_train_bench_reference_fast_and_lora_losses_agree(embedded_model_dir, tm
                  "--rounds", "1", "--check-examples", "4", "--data", str(DEMO), "--threads", "1",
                  "--fast-precision", "fp32", "--output", str(out)))
     result = json.loads(out.read_text())
-    assert {"benchmark", "model", "sources", "settings", "machine", "summary", "runs"} <= set(result)
+    assert {"benchmark", "model", "sources", "settings", "machine", "summary",
+            "runs"} <= set(result)
     assert result["model"] == "random-init tiny"
     rows = {r["variant"]: r for r in result["summary"]}
     assert list(rows) == ["reference", "fast", "lora"]
