@@ -18,8 +18,8 @@ Every choice here is exact or (bf16) stated with its tolerance, and logged with 
 
 from __future__ import annotations
 
+import itertools
 import logging
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +164,6 @@ def plan(config) -> Plan:
 def log_plan(p: Plan) -> None:
     for key, why in p.reasons.items():
         log.info("%s: %s", key, why)
-    log.debug("platform %s", platform.machine())
 
 
 # ----------------------------------------------------------------------------- attention
@@ -182,7 +181,7 @@ def sdpa_varlen_attention(module, query, key, value, attention_mask, dropout=0.0
     gqa = query.shape[1] != key.shape[1]
     parts = [torch.nn.functional.scaled_dot_product_attention(
         query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], dropout_p=dropout, scale=scaling,
-        is_causal=True, enable_gqa=gqa) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+        is_causal=True, enable_gqa=gqa) for s, e in itertools.pairwise(bounds) if e > s]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from a3duck.prompts import ALPACA  # noqa: E402 - alpaca-lora's templates/alpaca.json verbatim
+from a3duck.prompts import ALPACA  # alpaca-lora's templates/alpaca.json verbatim
 
 
 def generate_prompt(instruction: str, input: str | None = None, label: str | None = None) -> str:

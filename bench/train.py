@@ -99,11 +99,12 @@ def variant_config(args, variant: str, out: Path):
 
     m = VARIANT.match(variant)
     cuda = str(args.device).startswith("cuda")
-    common_fields = dict(
-        base_model=common.tokenizer_path(args) if args.model_shape else args.model,
-        data=str(args.data_file), output_dir=str(out), learning_rate=args.learning_rate,
-        warmup_steps=0, lr_scheduler="constant", num_epochs=1, max_steps=-1, save_steps=10**9,
-        device=args.device if cuda else "cpu", add_eos_token=True)
+    common_fields = {
+        "base_model": common.tokenizer_path(args) if args.model_shape else args.model,
+        "data": str(args.data_file), "output_dir": str(out),
+        "learning_rate": args.learning_rate, "warmup_steps": 0, "lr_scheduler": "constant",
+        "num_epochs": 1, "max_steps": -1, "save_steps": 10**9,
+        "device": args.device if cuda else "cpu", "add_eos_token": True}
     if m["name"] != "fast":
         return TrainConfig(**common_fields, batch_size=args.examples // args.steps,
                            micro_batch_size=1, cutoff_len=args.cutoff_len, packing=False,
