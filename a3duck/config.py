@@ -67,7 +67,7 @@ class TrainConfig:
     # --- hardware / bookkeeping --------------------------------------------------------------
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPUs/bf16 CPUs (fp16: NaNs)
     attn_implementation: str = "auto"  # auto: fastest exact kernel for packed rows on this machine
-    compile: Literal["auto", "always", "never"] = "auto"  # auto: on CUDA; CPU: does not pay back
+    compile: Literal["auto", "always", "never"] = "auto"  # auto: on CUDA; off on CPU (minutes to compile)
     loss: Literal["auto", "label_positions", "trl_fused"] = "auto"  # LM head only where labels are
     gradient_checkpointing: bool = False  # trades ~30% speed for memory; off unless needed
     quantization: Literal["none", "4bit", "8bit"] = "none"  # bitsandbytes base (GPU only)
