@@ -48,27 +48,27 @@ TOK=(--tokenizer bench/.carry/tokenizer)
 SHAPE=(--model-shape llama2-13b --device cuda --dtype bfloat16 "${TOK[@]}")
 status=0
 
-# Training at the 13B shape, bf16 (~7 min on an H200): the original script's path
+# Training at the 13B shape, bf16 (~7.5 min on an H200): the original script's path
 # (reference: micro-batch 1, full-vocabulary logits) against a3duck's fast path on the published
 # 13B recipe with packing on (4096-token padding-free rows, loss at answer positions only), once
 # per attention implementation installed here, then with the run's automatic choices (auto
-# attention + torch.compile, compilation time included). 192 examples: 12 reference steps of 16.
+# attention + torch.compile, compilation time included). 384 examples: 24 reference steps of 16.
 ATTNS=$("$PY" -c "from a3duck.fastpath import installed_attention as f; \
 print(','.join('fast@' + a for a in f('cuda') if a != 'eager'))")
 sed 's/^packing: false.*/packing: true/' recipes/a3duck-llama2-13b.yaml > "$OUT/fast-recipe.yaml"
-TRAIN=("${SHAPE[@]}" --recipe "$OUT/fast-recipe.yaml" --examples 192 --steps 12 --rounds 1
+TRAIN=("${SHAPE[@]}" --recipe "$OUT/fast-recipe.yaml" --examples 384 --steps 24 --rounds 1
        --pack-len 4096 --check-examples 4 --learning-rate 4e-4)
-timeout 270 "$PY" bench/train.py "${TRAIN[@]}" --variants "reference,$ATTNS" \
+timeout 300 "$PY" bench/train.py "${TRAIN[@]}" --variants "reference,$ATTNS" \
   --output "$OUT/train.json" > "$OUT/train.log" 2>&1 \
   || { status=$?; echo "train bench failed or timed out (rc $status): see $OUT/train.log"; }
 tail -n 12 "$OUT/train.log"
-timeout 150 "$PY" bench/train.py "${TRAIN[@]}" --variants "fast" \
+timeout 140 "$PY" bench/train.py "${TRAIN[@]}" --variants "fast" \
   --output "$OUT/train_auto.json" > "$OUT/train_auto.log" 2>&1 \
   || { status=$?; echo "auto (compiled) train failed or timed out (rc $status): see $OUT/train_auto.log"; }
 tail -n 4 "$OUT/train_auto.log"
 
 # Generation: 512-token prompt, 64 new tokens; three 13B models (78 GB) side by side (~1.5 min).
-timeout 100 "$PY" bench/generate.py "${SHAPE[@]}" --prompt-tokens 512 --new-tokens 64 \
+timeout 90 "$PY" bench/generate.py "${SHAPE[@]}" --prompt-tokens 512 --new-tokens 64 \
   --rounds 2 --modes dynamic,static --output "$OUT/generate.json" > "$OUT/generate.log" 2>&1 \
   || { status=$?; echo "generate bench failed or timed out (rc $status): see $OUT/generate.log"; }
 tail -n 10 "$OUT/generate.log"

@@ -265,20 +265,17 @@ def worker_command(args, variant: str, data_file: Path, result: Path) -> list[st
     return cmd
 
 
-def run_round(args, variants, data_file: Path, work: Path, rnd: int) -> list[dict]:
-    results = []
-    for variant in variants:
-        result = work / f"{variant}-{rnd}.json"
-        proc = subprocess.run(worker_command(args, variant, data_file, result),
-                              capture_output=True, text=True, check=False)
-        if proc.returncode:
-            raise SystemExit(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
-        row = {**json.loads(result.read_text()), "round": rnd}
-        print(f"round {rnd} {variant}: {row['tokens_per_second']:.0f} tokens/s, "
-              f"{row['wall_seconds']:.1f} s, peak {row['peak_memory_bytes'] / 2**30:.2f} GiB",
-              file=sys.stderr, flush=True)
-        results.append(row)
-    return results
+def run_variant(args, variant: str, data_file: Path, work: Path, rnd: int) -> dict:
+    result = work / f"{variant}-{rnd}.json"
+    proc = subprocess.run(worker_command(args, variant, data_file, result),
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
+    row = {**json.loads(result.read_text()), "round": rnd}
+    print(f"round {rnd} {variant}: {row['tokens_per_second']:.0f} tokens/s, "
+          f"{row['wall_seconds']:.1f} s, peak {row['peak_memory_bytes'] / 2**30:.2f} GiB",
+          file=sys.stderr, flush=True)
+    return row
 
 
 def summarise(runs: list[dict], variants) -> list[dict]:
@@ -357,8 +354,9 @@ def main(argv=None) -> int:
     data_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     runs = []
     for rnd in range(args.rounds):
-        runs += run_round(args, variants, data_file, work, rnd)
-        table = write_results(args, variants, runs, sources)  # kept if a later round times out
+        for variant in variants:
+            runs.append(run_variant(args, variant, data_file, work, rnd))
+            table = write_results(args, variants, runs, sources)  # kept if a later one times out
     common.print_table(table, COLUMNS)
     shutil.rmtree(work, ignore_errors=True)
     return 0
