@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/gpu.sh OUTDIR — the training and generation benches at the real Llama-2-13B shape
 # (random init, bf16, nothing downloaded) on one CUDA GPU, in under 10 minutes on an H200.
-# Writes OUTDIR/{train,train_auto,generate}.json (generate_compile.json with GENERATE_COMPILE=1),
-# their logs, and OUTDIR/machine.txt.
+# Writes OUTDIR/{train,train_auto,generate,serve}.json (generate_compile.json with
+# GENERATE_COMPILE=1), their logs, and OUTDIR/machine.txt.
 #
 # What it needs on the GPU machine:
 #   - a Python with torch (CUDA build), transformers, peft, trl, accelerate, datasets, pyyaml
@@ -81,6 +81,12 @@ if [[ "${GENERATE_COMPILE:-0}" == 1 ]]; then
     || { status=$?; echo "compiled generate failed or timed out (rc $status): see $OUT/generate_compile.log"; }
   tail -n 10 "$OUT/generate_compile.log"
 fi
+
+# Serving a zoo: 32 concurrent chats over base + 2 adapters, mixed batches vs one at a time.
+timeout 150 "$PY" bench/serve.py "${SHAPE[@]}" --chats 32 --new-tokens 64 --rounds 1 \
+  --output "$OUT/serve.json" > "$OUT/serve.log" 2>&1 \
+  || { status=$?; echo "serve bench failed or timed out (rc $status): see $OUT/serve.log"; }
+tail -n 4 "$OUT/serve.log"
 
 ls -l "$OUT"
 exit $status

@@ -43,9 +43,12 @@ def test_attention_selection_per_machine():
     assert fastpath.resolve_compile("auto", "cpu") == (False, fastpath.resolve_compile(
         "auto", "cpu")[1]) and fastpath.resolve_compile("always", "cpu")[0] is True
     assert fastpath.resolve_loss("auto", "cpu")[0] == "label_positions"
-    with pytest.raises(ConfigError, match="attn_implementation must be one of"):
+    with pytest.raises(ConfigError, match="attn_implementation: must be one of auto, sdpa"):
         TrainConfig(attn_implementation="flash")
     assert TrainConfig(compile=True).compile == "always"  # YAML booleans
+    assert TrainConfig(compile="no").compile == "never"  # flags: --compile no
+    with pytest.raises(ConfigError, match="compile: must be one of auto, always, never"):
+        TrainConfig(compile="sometimes")
 
 
 @pytest.fixture()

@@ -1,54 +1,17 @@
-"""`a3duck eval`: the Open LLM Leaderboard (v1) suite for a base model and its adapter."""
+"""The Open LLM Leaderboard (v1) suite for a base model and its adapter, written to
+eval_results.json (the library behind `a3duck eval`, whose flags are in a3duck.commands.eval)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 import time
 from pathlib import Path
 
-from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
-from a3duck.evaluation.runner import BACKENDS, EvalError, ModelSpec, parse_tasks, plan, run_suite
+from a3duck.evaluation.leaderboard import FEWSHOT_SEED
+from a3duck.evaluation.runner import EvalError, ModelSpec, parse_tasks, plan, run_suite
 
 log = logging.getLogger(__name__)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="Hub id or local folder of the base model (default: "
-                        "the adapter's recorded base, else the embedded "
-                        "HuggingFaceTB/SmolLM2-135M-Instruct)")
-    parser.add_argument("--adapter", help="IA3 adapter folder or Hub id; evaluated next to the "
-                        "base with deltas (without it, the base alone)")
-    parser.add_argument("--tasks", default="all", help="comma-separated subset of "
-                        f"{','.join(TASK_ORDER)} (default: all four)")
-    parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N documents "
-                        "of each task (each MMLU subject); for smoke runs, not for reporting")
-    parser.add_argument("--batch-size", default="8", type=_batch_size,
-                        help="batch size for scoring (an integer, or 'auto'; default 8)")
-    parser.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: the "
-                        "model's own placement: cpu, or cuda when available)")
-    parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
-                        help="weights dtype: auto = bf16 on capable GPUs, fp32 elsewhere")
-    parser.add_argument("--data-dir", type=Path, help="folder with the original benchmark files "
-                        "(mmlu/, arc/, hellaswag/, truthfulqa/; see docs/evaluation.md); "
-                        "without it lm-eval downloads the Hub datasets")
-    parser.add_argument("--output", type=Path, help="where to write eval_results.json (default: "
-                        "beside a local adapter folder, else ./eval_results.json)")
-    parser.add_argument("--backend", default="a3duck", choices=BACKENDS,
-                        help="lm-eval model backend: a3duck (shared-context multiple-choice "
-                        "scoring, same numbers) or lm-eval's hf")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def _batch_size(text: str) -> int | str:
-    return text if text == "auto" else _positive_int(text)
 
 
 def default_output(adapter: str | None) -> Path:
@@ -60,56 +23,54 @@ def default_output(adapter: str | None) -> Path:
 def portable_name(name: str | None) -> str | None:
     """A name for the results file that does not leak a local path (Hub ids stay as they are)."""
     from a3duck import embedded
+    from a3duck.files import public_name
 
     if name is None or not Path(name).expanduser().is_dir():
         return name
-    path = Path(name).expanduser()
-    recorded = embedded.recorded_hub_id(path)
-    return recorded or (name if not path.is_absolute() else path.name)
+    return embedded.recorded_hub_id(Path(name).expanduser()) or public_name(name)
 
 
 def _base_for(adapter: str | None) -> str:
     from a3duck import models
-    from a3duck.embedded import EMBEDDED_MODEL_ID
 
-    if adapter:
-        recorded = models.read_adapter_config(models.resolve_adapter(adapter))
-        if recorded.get("base_model_name_or_path"):
-            return recorded["base_model_name_or_path"]
-    return EMBEDDED_MODEL_ID
+    return models.base_of(models.resolve_adapter(adapter) if adapter else None)
 
 
-def run(args: argparse.Namespace) -> int:
+def evaluate_to_file(*, base_model: str | None, adapter: str | None, tasks: str = "all",
+                     limit: int | None = None, batch_size: int | str = 8,
+                     device: str | None = None, dtype: str = "auto",
+                     data_dir: Path | None = None, output: Path | None = None,
+                     backend: str = "a3duck") -> Path:
+    """Run the suite, write eval_results.json, print the table; return the results file."""
     import datasets
 
     from a3duck.evaluation import results as res
 
     datasets.disable_progress_bars()  # one bar per converted file (114 for MMLU) is noise
 
-    benches = parse_tasks(args.tasks)
-    spec = ModelSpec(base_model=args.base_model or _base_for(args.adapter), adapter=args.adapter,
-                     dtype=args.dtype, device=args.device, batch_size=args.batch_size,
-                     backend=args.backend)
-    output = args.output or default_output(args.adapter)
+    benches = parse_tasks(tasks)
+    spec = ModelSpec(base_model=base_model or _base_for(adapter), adapter=adapter,
+                     dtype=dtype, device=device, batch_size=batch_size, backend=backend)
+    output = output or default_output(adapter)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
-        p = plan(benches, args.data_dir, Path(work))
+        p = plan(benches, data_dir, Path(work))
         for note in p.notes:
             log.info("%s", note)
         for bench, why in p.missing.items():
             log.warning("%s: missing, not evaluated (%s)", bench, why)
-        rows, details = run_suite(spec, p, args.limit)
+        rows, details = run_suite(spec, p, limit)
     document = res.build_document(
-        portable_name(spec.base_model), portable_name(args.adapter), rows,
-        settings={"backend": details.pop("backend"), "limit": args.limit, "dtype": args.dtype,
-                  "data": "local files (--data-dir)" if args.data_dir else "Hugging Face Hub",
+        portable_name(spec.base_model), portable_name(adapter), rows,
+        settings={"backend": details.pop("backend"), "limit": limit, "dtype": dtype,
+                  "data": "local files (--data-dir)" if data_dir else "Hugging Face Hub",
                   "fewshot_seed": FEWSHOT_SEED, "wall_seconds": round(time.monotonic() - started)},
         details=details, missing=p.missing, notes=p.notes,
     )
     res.write_results(output, document)
     print(res.format_table(rows, p.missing))
     print(f"\nwrote {output}")
-    return 0
+    return output
 
 
-__all__ = ["EvalError", "add_arguments", "run"]
+__all__ = ["EvalError", "evaluate_to_file"]

@@ -9,7 +9,6 @@ evaluated", ``--limit`` rows are marked partial and kept out of the ``model-inde
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -18,9 +17,20 @@ from typing import Any
 import yaml
 
 from a3duck import __version__
-from a3duck.config import CONFIG_FILENAME, atomic_write_text
-from a3duck.errors import A3DuckError
-from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
+from a3duck.config import CONFIG_FILENAME, MIX_KEY
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
+from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
+from a3duck.files import is_hub_id, public_name, scrub_local_paths
+from a3duck.models import ADAPTER_CONFIG, read_adapter_config
+from a3duck.publish import DEFAULT_REPO_ID, CardError
+from a3duck.publish.artifacts import (
+    data_report,
+    hyperparameters,
+    parameter_counts,
+    read_json,
+    read_yaml,
+    train_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,63 +39,12 @@ log = logging.getLogger(__name__)
 _PACKAGED = Path(__file__).resolve().parent / "model_card"
 TEMPLATE_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "model_card"
 REFERENCES = TEMPLATE_DIR / "reference_results.yaml"
-DEFAULT_REPO_ID = "DopeorNope/A3_duck"
 LANGS = ("en", "ko")
 
 
-class CardError(A3DuckError):
-    """The card cannot be rendered from these artifacts; the message says what to fix."""
-
-
-# Leaderboard (v1) facts per task: how the Hub's model-index names the dataset and metric.
-TASKS: dict[str, dict[str, Any]] = {
-    "arc_challenge": {"title": "ARC-Challenge", "hub_name": "AI2 Reasoning Challenge",
-                      "type": "ai2_arc", "config": "ARC-Challenge", "split": "test", "shots": 25,
-                      "metric": "acc_norm", "metric_name": "normalized accuracy"},
-    "hellaswag": {"title": "HellaSwag", "hub_name": "HellaSwag", "type": "hellaswag",
-                  "config": None, "split": "validation", "shots": 10, "metric": "acc_norm",
-                  "metric_name": "normalized accuracy"},
-    "mmlu": {"title": "MMLU", "hub_name": "MMLU", "type": "cais/mmlu", "config": "all",
-             "split": "test", "shots": 5, "metric": "acc", "metric_name": "accuracy"},
-    "truthfulqa_mc2": {"title": "TruthfulQA (mc2)", "hub_name": "TruthfulQA",
-                       "type": "truthful_qa", "config": "multiple_choice", "split": "validation",
-                       "shots": 0, "metric": "mc2", "metric_name": "mc2"},
-}
-TASK_ORDER = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "average")
-HYPERPARAMETERS = (  # (config field, shown name) in the order of the published table
-    ("learning_rate", "learning rate"), ("lr_scheduler", "lr scheduler"),
-    ("batch_size", "batch size"), ("micro_batch_size", "micro-batch size"),
-    ("warmup_steps", "warmup steps"), ("num_epochs", "epochs"), ("max_steps", "max steps"),
-    ("weight_decay", "weight decay"), ("cutoff_len", "cutoff length"),
-    ("train_on_inputs", "train on inputs"), ("add_eos_token", "add eos token"),
-    ("group_by_length", "group by length"), ("packing", "packing"),
-    ("prompt_template", "prompt template"), ("precision", "precision"), ("seed", "seed"),
-)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--adapter", "--adapter-dir", dest="adapter", required=True,
-                        help="adapter folder (from `a3duck train`); README.md is written into it")
-    parser.add_argument("--eval-results", default=None,
-                        help="eval_results.json from `a3duck eval` (default: one in the adapter "
-                             "folder or its parent); missing means 'not evaluated'")
-    parser.add_argument("--contamination", default=None,
-                        help="JSON report from `a3duck check-contamination` to include")
-    parser.add_argument("--repo-id", default=DEFAULT_REPO_ID,
-                        help=f"Hub repo the card describes (default {DEFAULT_REPO_ID})")
-    parser.add_argument("--lang", choices=LANGS, default="en", help="card language (en or ko)")
-    parser.add_argument("--output", default=None,
-                        help="write the card here instead of ADAPTER/README.md")
-
-
-def run(args) -> int:
-    adapter_dir = Path(args.adapter)
-    card = render_card(adapter_dir, repo_id=args.repo_id, eval_results=args.eval_results,
-                       contamination=args.contamination, lang=args.lang)
-    out = Path(args.output) if args.output else adapter_dir / "README.md"
-    atomic_write_text(out, str(card))
-    print(f"model card written: {out}")
-    return 0
+TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
+_TASKS_WORD = ("one", "two", "three", "four", "five", "six", "seven", "eight")[
+    len(LEADERBOARD_ORDER) - 1]  # "mean of the four"
 
 
 def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
@@ -96,6 +55,7 @@ def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
 
     if lang not in LANGS:
         raise CardError(f"--lang must be one of {', '.join(LANGS)}, got {lang!r}")
+    check_repo_id(repo_id)
     ctx = card_context(Path(adapter_dir), repo_id, eval_results, contamination)
     data = ModelCardData(
         base_model=ctx["base_model"], library_name="peft", pipeline_tag="text-generation",
@@ -114,7 +74,7 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         raise CardError(f"{adapter_dir} is not an adapter folder: {ADAPTER_CONFIG} is missing")
     adapter_cfg = read_adapter_config(adapter_dir)
     base = adapter_cfg.get("base_model_name_or_path") or ""
-    config = _read_yaml(adapter_dir / CONFIG_FILENAME)
+    config = read_yaml(adapter_dir / CONFIG_FILENAME)
     eval_raw = load_eval_results(eval_results, adapter_dir, base)
     data_name = str(config.get("data", "")) if config else ""
     return {
@@ -125,115 +85,39 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "hyperparameters": hyperparameters(config),
         "dataset": _display_dataset(data_name), "datasets": [data_name] if is_hub_id(data_name)
         else [],
-        "train": _train_metrics(adapter_dir), "data_report": _data_report(adapter_dir),
+        "train": train_metrics(adapter_dir), "data_report": data_report(adapter_dir),
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
+        "mix": (config or {}).get(MIX_KEY),
         "references": reference_rows(), "plots": sorted(
             p.relative_to(adapter_dir).as_posix() for p in adapter_dir.glob("plots/*.png")),
     }
 
 
-def is_hub_id(name: str) -> bool:
-    """'owner/name' with no file extension and no path syntax."""
-    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name or "")) and not re.search(
-        r"\.(jsonl?|parquet|csv|txt)$", name) and not name.startswith(".")
+def check_repo_id(repo_id: str) -> str:
+    """``repo_id`` if the Hub would accept it as a model repo 'owner/name'; CardError if not."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        if not is_hub_id(repo_id):
+            raise HFValidationError("it must be 'owner/name'")
+    except HFValidationError as exc:
+        raise CardError(f"invalid --repo-id {repo_id!r}: {str(exc).splitlines()[0]} (letters, "
+                        "digits, '-', '_', '.'; e.g. your-name/my-ia3-adapter)") from None
+    return repo_id
 
 
 def _display_dataset(name: str) -> str | None:
     if not name:
         return None
-    return name if is_hub_id(name) else f"{Path(name).name} (a local file)"
+    return name if is_hub_id(name) else f"{public_name(name)} (a local file)"
 
 
 def _names(value) -> str:
     if value is None:
         return "PEFT default"
     return ", ".join(sorted(value)) if isinstance(value, (list, set, tuple)) else str(value)
-
-
-def _read_yaml(path: Path) -> dict | None:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{path} is not valid JSON ({exc})") from None
-
-
-def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
-    """Trainable count from the adapter file; base total from the base config (meta device)."""
-    from safetensors import safe_open
-
-    weights = adapter_dir / ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise CardError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing")
-    trainable = 0
-    with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():  # noqa: SIM118 - safe_open is not iterable
-            n = 1
-            for dim in fh.get_slice(key).get_shape():
-                n *= dim
-            trainable += n
-    total = base_parameter_count(base)
-    out = {"trainable": f"{trainable:,}", "total": None, "percent": None}
-    if total:
-        out["total"] = f"{total:,}"
-        out["percent"] = f"{100 * trainable / (total + trainable):.4f}"  # as PEFT reports it
-    return out
-
-
-def base_parameter_count(base: str) -> int | None:
-    """Parameters of the base model, from its config alone (no weights loaded); None if the
-    config cannot be found (offline and not cached)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from a3duck import embedded
-
-    try:
-        config = AutoConfig.from_pretrained(base, trust_remote_code=False)
-    except (OSError, ValueError):  # offline cache miss: only the embedded default has a fallback
-        if base != embedded.EMBEDDED_MODEL_ID:
-            log.warning("base config for %s unavailable: parameter fraction not computed", base)
-            return None
-        config = AutoConfig.from_pretrained(embedded.prepare())
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
-
-
-def hyperparameters(config: dict | None) -> list[tuple[str, str]]:
-    if not config:
-        return []
-    return [(label, _fmt(config[key])) for key, label in HYPERPARAMETERS if key in config]
-
-
-def _fmt(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _train_metrics(adapter_dir: Path) -> dict[str, str] | None:
-    path = adapter_dir / "train_metrics.json"
-    if not path.is_file():
-        return None
-    m = _read_json(path)
-    shown = {
-        "optimizer steps": m.get("steps"), "training tokens": m.get("train_tokens"),
-        "tokens / second": m.get("train_tokens_per_second"),
-        "wall time (s)": m.get("wall_seconds"), "final loss": m.get("final_loss"),
-    }
-    return {k: (f"{v:,.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else v)
-            for k, v in shown.items() if v is not None}
-
-
-def _data_report(adapter_dir: Path) -> dict[str, str] | None:
-    path = adapter_dir / "data_report.json"
-    if not path.is_file():
-        return None
-    report = _read_json(path)
-    return {k: str(v) for k, v in report.items() if isinstance(v, (int, float, str, bool))}
 
 
 def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
@@ -243,10 +127,10 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
     p = Path(path)
     if not p.is_file():
         raise CardError(f"contamination report not found: {p}")
-    report = _read_json(p)
+    report = read_json(p)
     if not isinstance(report.get("benchmarks"), dict):
         raise CardError(f"{p}: no 'benchmarks' (is it from `a3duck check-contamination`?)")
-    rows = [{"name": TASKS.get(name, {}).get("title", name), "status": b.get("status", "?"),
+    rows = [{"name": _long_title(name), "status": b.get("status", "?"),
              "questions": _dash(b.get("questions")), "exact": _dash(b.get("exact_duplicates")),
              "near": _dash(b.get("near_duplicates")),
              "matched": _dash(b.get("contaminated_questions"))}
@@ -255,6 +139,11 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
             "threshold": report.get("threshold", "not stated"), "rows": rows,
             "flagged": _dash(report.get("flagged_training_rows")),
             "total": _dash(report.get("training_rows"))}
+
+
+def _long_title(name: str) -> str:
+    spec = task_named(name)
+    return spec.long_title if spec else name
 
 
 def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
@@ -266,7 +155,7 @@ def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
         if path:
             log.warning("%s not found: the card says 'not evaluated'", path)
         return None
-    data = _read_json(found)
+    data = read_json(found)
     if not isinstance(data.get("results"), list):
         raise CardError(f"{found}: no 'results' list (is it from `a3duck eval`?)")
     if data.get("base_model") and base and data["base_model"] != base:
@@ -278,11 +167,6 @@ def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
 def _local_run(data: dict) -> bool:
     """Scored on local benchmark files (other splits/subsets than the leaderboard's)."""
     return str((data.get("settings") or {}).get("data", "")).startswith("local")
-
-
-def _scrub(text) -> str:
-    """Notes may name files on the evaluating machine: keep only their base names."""
-    return re.sub(r"(?:~|/)[^\s'\",;]*/([^/\s'\",;]+)", r"\1", str(text))
 
 
 def _pct(value) -> str:
@@ -305,14 +189,16 @@ def eval_table(data: dict | None) -> dict[str, Any] | None:
         delta = (f"{100 * (adapter['value'] - base['value']):+.2f}"
                  if base and adapter else "–")
         any_row = adapter or base
-        rows.append({"task": TASKS.get(task, {}).get("title", "Average"), "base": cells[0],
+        spec = LEADERBOARD_TASKS.get(task)
+        rows.append({"task": spec.long_title if spec else "Average", "base": cells[0],
                      "adapter": cells[1], "delta": delta, "partial": limited,
                      "shots": _dash(any_row.get("num_fewshot")) if task != "average" else "–",
-                     "metric": TASKS[task]["metric"] if task in TASKS else "mean of the four",
+                     "metric": spec.leaderboard_metric if spec else f"mean of the {_TASKS_WORD}",
                      "n_docs": _dash(any_row.get("n_docs"))})
     settings = data.get("settings") or {}
     return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
-            "local_files": _local_run(data), "notes": [_scrub(n) for n in data.get("notes") or []],
+            "local_files": _local_run(data),
+            "notes": [scrub_local_paths(str(n))[0] for n in data.get("notes") or []],
             "backend": settings.get("backend"),
             "lm_eval_version": data.get("lm_eval_version", "unknown"),
             "a3duck_version": data.get("a3duck_version", "unknown")}
@@ -337,16 +223,16 @@ def model_index_results(data: dict | None) -> list:
 
     results = []
     for row in (data or {}).get("results", []):
-        spec = TASKS.get(row["task"])
+        spec = LEADERBOARD_TASKS.get(row["task"])
         if row["model"] != "adapter" or spec is None or row.get("limited") or _local_run(data):
             continue  # only full runs on the leaderboard's own datasets belong in model-index
-        shots = row.get("num_fewshot", spec["shots"])
+        shots, hub = row.get("num_fewshot", spec.num_fewshot), spec.hub
         results.append(EvalResult(
             task_type="text-generation", task_name="Text Generation",
-            dataset_type=spec["type"], dataset_name=f"{spec['hub_name']} ({shots}-Shot)",
-            dataset_config=spec["config"], dataset_split=row.get("split", spec["split"]),
-            dataset_args={"num_few_shot": shots}, metric_type=spec["metric"],
-            metric_name=spec["metric_name"], metric_value=round(100 * row["value"], 2),
+            dataset_type=hub.type, dataset_name=f"{hub.name} ({shots}-Shot)",
+            dataset_config=hub.config, dataset_split=row.get("split", hub.split),
+            dataset_args={"num_few_shot": shots}, metric_type=spec.leaderboard_metric,
+            metric_name=spec.metric_name, metric_value=round(100 * row["value"], 2),
         ))
     return results
 
@@ -356,6 +242,12 @@ def reference_rows() -> dict[str, Any]:
     ref = yaml.safe_load(REFERENCES.read_text(encoding="utf-8"))
     rows = [{"label": m["label"], "hub_id": m["hub_id"], "note": m.get("note"),
              "note_ko": m.get("note_ko"),
-             "scores": [f"{m['scores'][t]:.2f}" for t in TASK_ORDER]} for m in ref["models"]]
+             "scores": [_ref_score(m["scores"].get(t)) for t in TASK_ORDER]}
+            for m in ref["models"]]
     return {"rows": rows, "source_name": ref["source_name"], "source_url": ref["source_url"],
             "missing": ref.get("missing", [])}
+
+
+def _ref_score(value) -> str:
+    """A published score in percent; a task without a recorded number shows a dash."""
+    return "–" if value is None else f"{value:.2f}"
