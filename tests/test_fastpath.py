@@ -51,6 +51,28 @@ def test_attention_selection_per_machine():
         TrainConfig(compile="sometimes")
 
 
+def test_fast_path_flags_come_from_the_config_fields(tmp_path):
+    """--attn-implementation/--compile/--loss are generated from TrainConfig; a recipe may say
+    ``compile: true`` (YAML boolean) and a flag overrides it."""
+    import argparse
+    from dataclasses import fields
+
+    from a3duck.commands import train as command
+    from a3duck.config import resolve
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert "{auto,always,never}" in parser.format_help()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("compile: true\nloss: trl_fused\n", encoding="utf-8")
+    args = parser.parse_args(["--recipe", str(recipe), "--attn-implementation", "sdpa_varlen"])
+    config = resolve(args.recipe, {f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    assert (config.attn_implementation, config.compile, config.loss) == (
+        "sdpa_varlen", "always", "trl_fused")
+    args = parser.parse_args(["--recipe", str(recipe), "--compile", "never"])
+    assert resolve(args.recipe, {"compile": args.compile}).compile == "never"
+
+
 @pytest.fixture()
 def tiny_rows(tiny_llama_dir):
     from a3duck import data as D
