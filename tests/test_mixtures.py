@@ -71,3 +71,20 @@ def test_two_local_sources_trained_as_one_dataset_with_a_report_per_source(tmp_p
                                                                                  (11, 1, 10)]
     assert sum(p["sampled"] for p in parts) == 40 and parts[0]["sampled"] > parts[1]["sampled"]
     assert "sampled" in report.summary() and str(b) in report.summary()
+    # data_report.json names every source by its public name (no local path is published)
+    recorded = report.to_dict()
+    assert recorded["source"] == "a.jsonl, b.jsonl" and str(tmp_path) not in str(recorded)
+    assert [p["source"] for p in parts] == ["a.jsonl", "b.jsonl"]
+    assert parts[1]["invalid_row_numbers"] == [11]
+
+
+def test_data_flag_is_one_string_though_a_recipe_may_give_a_list():
+    import argparse
+
+    from a3duck.commands.train import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args(["--data", "x.jsonl"]).data == "x.jsonl"
+    with pytest.raises(SystemExit):  # one source on the command line; mixtures need a recipe
+        parser.parse_args(["--data", "a.jsonl", "b.jsonl"])
