@@ -44,7 +44,7 @@ def test_multi_turn_jsonl_trains_with_the_chat_template(embedded_model_dir, tmp_
     metrics = json.loads((adapter / "train_metrics.json").read_text())
     assert metrics["steps"] == 1 and 0 < metrics["final_loss"] < 10
     if make_row is messages_row:  # the Space and compare render with the recorded template
-        from a3duck.generation import build_chat_prompt
+        from a3duck.space.chat import build_chat_prompt
         from a3duck.space.runtime import Runtime, ServeConfig
 
         rt = Runtime.load(ServeConfig(adapter=str(adapter), device="cpu", dtype="fp32"))
