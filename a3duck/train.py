@@ -211,6 +211,14 @@ def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None,
     return peft_model
 
 
+def _on_cpu(device: str) -> bool:
+    """Training runs on the CPU: asked for, or ``auto`` with no CUDA or MPS device."""
+    import torch
+
+    return device == "cpu" or (device == "auto" and not torch.cuda.is_available()
+                               and not torch.backends.mps.is_available())
+
+
 def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: Path,
                    plan: fastpath.Plan | None = None):
     import torch
@@ -229,7 +237,7 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
         activation_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, report_to="none",
-        use_cpu=config.device == "cpu",
+        use_cpu=_on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
         max_length=config.cutoff_len, packing=config.packing, padding_free=config.packing,
         completion_only_loss=not config.train_on_inputs,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
