@@ -103,7 +103,7 @@ def test_adapter_for_other_base_rejected_before_evaluation(
     adapter = make_adapter(other_base, tmp_path / "adapter", base_id="someone/other-llama")
     p = plan(["truthfulqa_mc2"], data, tmp_path / "work")
     monkeypatch.setattr(runner, "evaluate", lambda *a, **k: pytest.fail("evaluation started"))
-    spec = ModelSpec(base_model=str(tiny_llama_dir), adapter=str(adapter), backend="hf")
+    spec = ModelSpec(base_model=str(tiny_llama_dir), adapters=[str(adapter)], backend="hf")
     with pytest.raises(AdapterMismatchError, match="someone/other-llama"):
         runner.run_suite(spec, p, limit=2)
     out = tmp_path / "r.json"

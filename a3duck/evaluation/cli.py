@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED, TASK_ORDER
-from a3duck.evaluation.runner import BACKENDS, EvalError, ModelSpec, parse_tasks, plan, run_suite
+from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS
+from a3duck.evaluation.runner import (
+    BACKENDS,
+    EvalError,
+    ModelSpec,
+    adapter_labels,
+    parse_tasks,
+    plan,
+    run_suite,
+)
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", help="Hub id or local folder of the base model (default: "
                         "the adapter's recorded base, else the embedded "
                         "HuggingFaceTB/SmolLM2-135M-Instruct)")
-    parser.add_argument("--adapter", help="IA3 adapter folder or Hub id; evaluated next to the "
-                        "base with deltas (without it, the base alone)")
+    parser.add_argument("--adapter", action="append", default=[],
+                        help="IA3 adapter folder or Hub id; evaluated next to the base with "
+                        "deltas (without it, the base alone). Repeat it to evaluate several "
+                        "adapters of one base in one run (the base is loaded once)")
     parser.add_argument("--tasks", default="all", help="comma-separated subset of "
                         f"{','.join(TASK_ORDER)} (default: all four)")
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N documents "
@@ -38,12 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="a3duck", choices=BACKENDS,
                         help="lm-eval model backend: a3duck (shared-context multiple-choice "
                         "scoring, same numbers) or lm-eval's hf")
+    parser.add_argument("--prefix-cache-tokens", type=_non_negative_int, default=None,
+                        help="a3duck backend: at most this many shared-prefix tokens keep their "
+                        "key/value cache at once (default "
+                        f"{DEFAULT_PREFIX_CACHE_TOKENS}; 0 turns the cross-document cache off)")
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
     return value
 
 
@@ -87,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
     datasets.disable_progress_bars()  # one bar per converted file (114 for MMLU) is noise
 
     benches = parse_tasks(args.tasks)
-    spec = ModelSpec(base_model=args.base_model or _base_for(args.adapter), adapter=args.adapter,
+    adapters = list(args.adapter or [])
+    first = adapters[0] if adapters else None
+    spec = ModelSpec(base_model=args.base_model or _base_for(first), adapters=adapters,
                      dtype=args.dtype, device=args.device, batch_size=args.batch_size,
-                     backend=args.backend)
-    output = args.output or default_output(args.adapter)
+                     backend=args.backend, prefix_cache_tokens=args.prefix_cache_tokens)
+    output = args.output or default_output(first)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
         p = plan(benches, args.data_dir, Path(work))
@@ -99,17 +123,36 @@ def run(args: argparse.Namespace) -> int:
         for bench, why in p.missing.items():
             log.warning("%s: missing, not evaluated (%s)", bench, why)
         rows, details = run_suite(spec, p, args.limit)
+    tokens = details.pop("tokens")
     document = res.build_document(
-        portable_name(spec.base_model), portable_name(args.adapter), rows,
-        settings={"backend": details.pop("backend"), "limit": args.limit, "dtype": args.dtype,
-                  "data": "local files (--data-dir)" if args.data_dir else "Hugging Face Hub",
-                  "fewshot_seed": FEWSHOT_SEED, "wall_seconds": round(time.monotonic() - started)},
-        details=details, missing=p.missing, notes=p.notes,
+        portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
+        rows, settings={"backend": details.pop("backend"), "limit": args.limit,
+                        "dtype": args.dtype,
+                        "data": "local files (--data-dir)" if args.data_dir else
+                        "Hugging Face Hub",
+                        "fewshot_seed": FEWSHOT_SEED,
+                        "wall_seconds": round(time.monotonic() - started)},
+        details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
+        **({"adapters": dict(zip(adapter_labels(adapters), map(portable_name, adapters),
+                                 strict=True))} if len(adapters) > 1 else {}),
     )
     res.write_results(output, document)
     print(res.format_table(rows, p.missing))
+    print(format_tokens(tokens))
     print(f"\nwrote {output}")
     return 0
+
+
+def format_tokens(tokens: dict[str, dict]) -> str:
+    """Tokens read per task: a plain per-request run vs this backend (base model's run)."""
+    counts = tokens.get("base") or {}
+    if not counts:
+        return ""
+    lines = ["\ntokens read (base model): per-request run -> this backend"]
+    for bench, c in counts.items():
+        lines.append(f"  {bench:<15}{c['plain']:>12,} -> {c['read']:>12,}  "
+                     f"({c['ratio']:.2f}x fewer)")
+    return "\n".join(lines)
 
 
 __all__ = ["EvalError", "add_arguments", "run"]

@@ -26,6 +26,7 @@ Importing this module registers the backend with lm-eval as ``a3duck``.
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -91,20 +92,28 @@ class A3DuckLM(HFLM):
         self.prefix_cache_tokens = int(prefix_cache_tokens)
         # task name -> [tokens a plain per-request run reads, tokens this backend read]
         self.token_counts: dict[str, list[int]] = {}
-        self._last_counts: list[tuple[int, int]] | None = None
+        self._local = threading.local()  # the last call's counts, per thread (the Space)
 
     # ------------------------------------------------------------------ scoring
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         """As ``hf``; also adds each request's tokens to :attr:`token_counts` under its task."""
         results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-        counts = self._last_counts or [(0, 0)] * len(requests)
+        counts = getattr(self._local, "counts", None) or [(0, 0)] * len(requests)
         for request, (plain, read) in zip(requests, counts, strict=True):
             tally = self.token_counts.setdefault(request.task_name or "", [0, 0])
             tally[0] += plain
             tally[1] += read
-        self._last_counts = None
+        self._local.counts = None
         return results
+
+    def choice_loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
+        """Log-likelihood of each continuation after ``context`` (one multiple-choice item)."""
+        from lm_eval.api.instance import Instance
+
+        requests = [Instance("loglikelihood", {}, (context, c), i)
+                    for i, c in enumerate(continuations)]
+        return [ll for ll, _ in self.loglikelihood(requests, disable_tqdm=True)]
 
     def _loglikelihood_tokens(self, requests: list[Request], disable_tqdm: bool = False,
                               override_bs: int | None = None) -> list[tuple[float, bool]]:
@@ -112,7 +121,7 @@ class A3DuckLM(HFLM):
         plain = [min(len(c) + len(t) - 1, self.max_length) for _, c, t in requests]
         if override_bs is not None or not self._can_pack():
             # rolling windows (override_bs) have distinct contexts: nothing to share.
-            self._last_counts = list(zip(plain, plain, strict=True))
+            self._local.counts = list(zip(plain, plain, strict=True))
             return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         read = [0] * len(requests)
@@ -130,7 +139,7 @@ class A3DuckLM(HFLM):
                 self.cache_hook.add_partial("loglikelihood", requests[i][0], answer)
             pbar.update(1)
         pbar.close()
-        self._last_counts = list(zip(plain, read, strict=True))
+        self._local.counts = list(zip(plain, read, strict=True))
         return results  # type: ignore[return-value]
 
     def _score_groups(self, groups: list[_Group], requests: list[Request]):

@@ -177,6 +177,7 @@ class Runtime:
         self.can_toggle = bool(info.adapter) and not info.merged
         self.gate = AdapterGate(model) if self.can_toggle else None
         self.last_stats = None
+        self.scorer = None  # the evaluation backend on this model (scoring.scorer), built lazily
         self._count_lock = threading.Lock()
         self.running = 0
         self.peak_running = 0
