@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 from adapter_factory import make_adapter
@@ -42,7 +44,7 @@ def test_radix_plan_reads_each_distinct_prefix_once():
     # (every context keeps its last token to score from)
     ordered = sorted(contexts[:-1])
     limit = len(ordered[0])
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         shared = 0
         while shared < min(len(a), len(b)) and a[shared] == b[shared]:
             shared += 1
