@@ -104,6 +104,7 @@ def _base_for(adapter: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import datasets
 
+    from a3duck.evaluation import provenance
     from a3duck.evaluation import results as res
 
     datasets.disable_progress_bars()  # one bar per converted file (114 for MMLU) is noise
@@ -123,24 +124,33 @@ def run(args: argparse.Namespace) -> int:
         for bench, why in p.missing.items():
             log.warning("%s: missing, not evaluated (%s)", bench, why)
         rows, details = run_suite(spec, p, args.limit)
-    tokens = details.pop("tokens")
+        sources = provenance.data_sources(p.names, p.objects, args.data_dir)
+    backend, dtype, tokens = (details.pop(k) for k in ("backend", "dtype", "tokens"))
     document = res.build_document(
         portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
-        rows, settings={"backend": details.pop("backend"), "limit": args.limit,
-                        "dtype": args.dtype,
+        rows, settings={"backend": backend, "limit": args.limit, "dtype": args.dtype,
                         "data": "local files (--data-dir)" if args.data_dir else
                         "Hugging Face Hub",
                         "fewshot_seed": FEWSHOT_SEED,
                         "wall_seconds": round(time.monotonic() - started)},
         details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
-        **({"adapters": dict(zip(adapter_labels(adapters), map(portable_name, adapters),
-                                 strict=True))} if len(adapters) > 1 else {}),
-    )
+        **_adapter_names(adapters))
+    provenance.stamp(rows, sources, lm_eval_version=document["lm_eval_version"],
+                     backend=backend, dtype=dtype, batch_size=args.batch_size,
+                     limit=args.limit, date=document["date"])
     res.write_results(output, document)
     print(res.format_table(rows, p.missing))
     print(format_tokens(tokens))
     print(f"\nwrote {output}")
     return 0
+
+
+def _adapter_names(adapters: list[str]) -> dict:
+    """With several adapters: {"adapters": {row label: portable name}}."""
+    if len(adapters) < 2:
+        return {}
+    return {"adapters": dict(zip(adapter_labels(adapters), map(portable_name, adapters),
+                                 strict=True))}
 
 
 def format_tokens(tokens: dict[str, dict]) -> str:

@@ -179,7 +179,8 @@ def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], 
     backend = "hf" if cls.__name__ == "HFLM" else spec.backend
     extra = ({"prefix_cache_tokens": spec.prefix_cache_tokens}
              if backend == "a3duck" and spec.prefix_cache_tokens is not None else {})
-    rows, details = [], {"backend": backend, "tokens": {}}
+    rows, details = [], {"backend": backend, "dtype": str(model.dtype).removeprefix("torch."),
+                         "tokens": {}}
     labels = adapter_labels(spec.adapters)
     previous = None
     for which, adapter_dir in [("base", None), *zip(labels, adapter_dirs, strict=True)]:

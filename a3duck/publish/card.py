@@ -9,7 +9,6 @@ evaluated", ``--limit`` rows are marked partial and kept out of the ``model-inde
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -19,8 +18,18 @@ import yaml
 
 from a3duck import __version__
 from a3duck.config import CONFIG_FILENAME, atomic_write_text
-from a3duck.errors import A3DuckError
 from a3duck.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_adapter_config
+from a3duck.publish.card_results import (
+    TASK_ORDER,
+    TASKS,
+    CardError,
+    dash,
+    eval_table,
+    load_eval_results,
+    model_index_results,
+    read_json,
+    write_hub_eval_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +42,6 @@ DEFAULT_REPO_ID = "DopeorNope/A3_duck"
 LANGS = ("en", "ko")
 
 
-class CardError(A3DuckError):
-    """The card cannot be rendered from these artifacts; the message says what to fix."""
-
-
-# Leaderboard (v1) facts per task: how the Hub's model-index names the dataset and metric.
-TASKS: dict[str, dict[str, Any]] = {
-    "arc_challenge": {"title": "ARC-Challenge", "hub_name": "AI2 Reasoning Challenge",
-                      "type": "ai2_arc", "config": "ARC-Challenge", "split": "test", "shots": 25,
-                      "metric": "acc_norm", "metric_name": "normalized accuracy"},
-    "hellaswag": {"title": "HellaSwag", "hub_name": "HellaSwag", "type": "hellaswag",
-                  "config": None, "split": "validation", "shots": 10, "metric": "acc_norm",
-                  "metric_name": "normalized accuracy"},
-    "mmlu": {"title": "MMLU", "hub_name": "MMLU", "type": "cais/mmlu", "config": "all",
-             "split": "test", "shots": 5, "metric": "acc", "metric_name": "accuracy"},
-    "truthfulqa_mc2": {"title": "TruthfulQA (mc2)", "hub_name": "TruthfulQA",
-                       "type": "truthful_qa", "config": "multiple_choice", "split": "validation",
-                       "shots": 0, "metric": "mc2", "metric_name": "mc2"},
-}
-TASK_ORDER = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "average")
 HYPERPARAMETERS = (  # (config field, shown name) in the order of the published table
     ("learning_rate", "learning rate"), ("lr_scheduler", "lr scheduler"),
     ("batch_size", "batch size"), ("micro_batch_size", "micro-batch size"),
@@ -85,6 +75,10 @@ def run(args) -> int:
     out = Path(args.output) if args.output else adapter_dir / "README.md"
     atomic_write_text(out, str(card))
     print(f"model card written: {out}")
+    hub_file = write_hub_eval_results(out.parent, load_eval_results(args.eval_results,
+                                                                    adapter_dir, ""))
+    if hub_file:
+        print(f"Hub eval results written: {hub_file}")
     return 0
 
 
@@ -155,13 +149,6 @@ def _read_yaml(path: Path) -> dict | None:
     return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{path} is not valid JSON ({exc})") from None
-
-
 def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
     """Trainable count from the adapter file; base total from the base config (meta device)."""
     from safetensors import safe_open
@@ -218,7 +205,7 @@ def _train_metrics(adapter_dir: Path) -> dict[str, str] | None:
     path = adapter_dir / "train_metrics.json"
     if not path.is_file():
         return None
-    m = _read_json(path)
+    m = read_json(path)
     shown = {
         "optimizer steps": m.get("steps"), "training tokens": m.get("train_tokens"),
         "tokens / second": m.get("train_tokens_per_second"),
@@ -232,7 +219,7 @@ def _data_report(adapter_dir: Path) -> dict[str, str] | None:
     path = adapter_dir / "data_report.json"
     if not path.is_file():
         return None
-    report = _read_json(path)
+    report = read_json(path)
     return {k: str(v) for k, v in report.items() if isinstance(v, (int, float, str, bool))}
 
 
@@ -243,112 +230,18 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
     p = Path(path)
     if not p.is_file():
         raise CardError(f"contamination report not found: {p}")
-    report = _read_json(p)
+    report = read_json(p)
     if not isinstance(report.get("benchmarks"), dict):
         raise CardError(f"{p}: no 'benchmarks' (is it from `a3duck check-contamination`?)")
     rows = [{"name": TASKS.get(name, {}).get("title", name), "status": b.get("status", "?"),
-             "questions": _dash(b.get("questions")), "exact": _dash(b.get("exact_duplicates")),
-             "near": _dash(b.get("near_duplicates")),
-             "matched": _dash(b.get("contaminated_questions"))}
+             "questions": dash(b.get("questions")), "exact": dash(b.get("exact_duplicates")),
+             "near": dash(b.get("near_duplicates")),
+             "matched": dash(b.get("contaminated_questions"))}
             for name, b in report["benchmarks"].items()]
     return {"method": report.get("method", "not stated"),
             "threshold": report.get("threshold", "not stated"), "rows": rows,
-            "flagged": _dash(report.get("flagged_training_rows")),
-            "total": _dash(report.get("training_rows"))}
-
-
-def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
-    """The eval results for this adapter, or None ('not evaluated')."""
-    candidates = [Path(path)] if path else [adapter_dir / "eval_results.json",
-                                            adapter_dir.parent / "eval_results.json"]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        if path:
-            log.warning("%s not found: the card says 'not evaluated'", path)
-        return None
-    data = _read_json(found)
-    if not isinstance(data.get("results"), list):
-        raise CardError(f"{found}: no 'results' list (is it from `a3duck eval`?)")
-    if data.get("base_model") and base and data["base_model"] != base:
-        raise CardError(f"{found} evaluated base {data['base_model']!r}, but this adapter was "
-                        f"trained on {base!r}; pass the eval results of this adapter")
-    return data
-
-
-def _local_run(data: dict) -> bool:
-    """Scored on local benchmark files (other splits/subsets than the leaderboard's)."""
-    return str((data.get("settings") or {}).get("data", "")).startswith("local")
-
-
-def _scrub(text) -> str:
-    """Notes may name files on the evaluating machine: keep only their base names."""
-    return re.sub(r"(?:~|/)[^\s'\",;]*/([^/\s'\",;]+)", r"\1", str(text))
-
-
-def _pct(value) -> str:
-    return f"{100 * value:.2f}"
-
-
-def eval_table(data: dict | None) -> dict[str, Any] | None:
-    """Rows (task x base/adapter) for the card's evaluation table; None if not evaluated."""
-    if data is None:
-        return None
-    by_key = {(r["model"], r["task"]): r for r in data["results"]}
-    rows, partial = [], False
-    for task in TASK_ORDER:
-        base, adapter = by_key.get(("base", task)), by_key.get(("adapter", task))
-        if base is None and adapter is None:
-            continue
-        cells = [_cell(r) for r in (base, adapter)]
-        limited = any(r and r.get("limited") for r in (base, adapter))
-        partial |= limited
-        delta = (f"{100 * (adapter['value'] - base['value']):+.2f}"
-                 if base and adapter else "–")
-        any_row = adapter or base
-        rows.append({"task": TASKS.get(task, {}).get("title", "Average"), "base": cells[0],
-                     "adapter": cells[1], "delta": delta, "partial": limited,
-                     "shots": _dash(any_row.get("num_fewshot")) if task != "average" else "–",
-                     "metric": TASKS[task]["metric"] if task in TASKS else "mean of the four",
-                     "n_docs": _dash(any_row.get("n_docs"))})
-    settings = data.get("settings") or {}
-    return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
-            "local_files": _local_run(data), "notes": [_scrub(n) for n in data.get("notes") or []],
-            "backend": settings.get("backend"),
-            "lm_eval_version": data.get("lm_eval_version", "unknown"),
-            "a3duck_version": data.get("a3duck_version", "unknown")}
-
-
-def _dash(value) -> str:
-    return "–" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _cell(row: dict | None) -> str:
-    if row is None:
-        return "not evaluated"
-    text = _pct(row["value"])
-    if row.get("stderr") is not None:
-        text += f" ± {_pct(row['stderr'])}"
-    return text + (" †" if row.get("limited") else "")
-
-
-def model_index_results(data: dict | None) -> list:
-    """The adapter's full (not ``--limit``) leaderboard results as Hub ``EvalResult``s."""
-    from huggingface_hub import EvalResult
-
-    results = []
-    for row in (data or {}).get("results", []):
-        spec = TASKS.get(row["task"])
-        if row["model"] != "adapter" or spec is None or row.get("limited") or _local_run(data):
-            continue  # only full runs on the leaderboard's own datasets belong in model-index
-        shots = row.get("num_fewshot", spec["shots"])
-        results.append(EvalResult(
-            task_type="text-generation", task_name="Text Generation",
-            dataset_type=spec["type"], dataset_name=f"{spec['hub_name']} ({shots}-Shot)",
-            dataset_config=spec["config"], dataset_split=row.get("split", spec["split"]),
-            dataset_args={"num_few_shot": shots}, metric_type=spec["metric"],
-            metric_name=spec["metric_name"], metric_value=round(100 * row["value"], 2),
-        ))
-    return results
+            "flagged": dash(report.get("flagged_training_rows")),
+            "total": dash(report.get("training_rows"))}
 
 
 def reference_rows() -> dict[str, Any]:
