@@ -13,6 +13,15 @@ forward pass then gives, for every choice, exactly the hidden states the ``hf`` 
 for ``context + choice``; several questions are batched per forward pass. Only the rows that score
 a continuation go through the output head.
 
+Across documents, prefixes shared by many contexts (MMLU's five shots of a subject, TruthfulQA's
+fixed preamble) are read once: :mod:`a3duck.evaluation.prefix_cache` orders the contexts and
+picks the prefixes worth caching (at most ``prefix_cache_tokens`` held at once); each prefix's
+key/value cache is computed once (on top of its parent prefix's) and every question under it is
+scored on a copy expanded to the batch, with position ids continuing after the prefix and a mask
+that lets every token see the whole prefix. The caches live for one ``loglikelihood`` call, so
+base and each adapter (IA3 rescales keys and values) never share one. :attr:`token_counts` keeps,
+per lm-eval task, the tokens a plain per-request run reads and the tokens this backend read.
+
 What is inherited from lm-eval's ``HFLM`` unchanged (so results cannot drift from ``hf``):
 tokenisation (context/continuation split, trailing whitespace moved into the continuation,
 ``add_bos_token``, empty contexts), ``loglikelihood_rolling`` and ``generate_until``. Requests that
