@@ -18,6 +18,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import common
+
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED, LEADERBOARD_TASKS, TASK_ORDER
 
 
@@ -109,17 +111,13 @@ def suite_row(rows: list[dict]) -> dict:
             "a3duck": sum(r["a3duck"] for r in rows) / len(rows)}
 
 
-def print_table(rows: list[dict]) -> None:
-    head = (f"{'task':<16}{'docs':>6}{'reqs':>7}{'hf s':>9}{'a3duck s':>10}{'ratio':>7}"
-            f"{'tokens plain':>14}{'a3duck':>11}{'ratio':>7}{'max|Δll|':>10}"
-            f"{'metric hf/a3duck':>20}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['task']:<16}{r['docs']:>6}{r['requests']:>7}{r['hf_seconds']:>9.1f}"
-              f"{r['a3duck_seconds']:>10.1f}{r['speedup']:>6.2f}x{r['tokens_plain']:>14,}"
-              f"{r['tokens_a3duck']:>11,}{r['tokens_ratio']:>6.2f}x"
-              f"{r['max_abs_delta_loglik']:>10.1e}{r['hf']:>10.4f}/{r['a3duck']:.4f}")
+COLUMNS = [("task", "task", ""), ("docs", "docs", ","), ("requests", "requests", ","),
+           ("hf_seconds", "hf s", ".1f"), ("a3duck_seconds", "a3duck s", ".1f"),
+           ("speedup", "speed-up", ".2f"), ("tokens_plain", "tokens, per request", ","),
+           ("tokens_a3duck", "tokens, a3duck", ","), ("tokens_ratio", "tokens ratio", ".2f"),
+           ("max_abs_delta_loglik", "max |Δ loglik|", ".1e"),
+           ("is_greedy_mismatches", "is_greedy diffs", "d"), ("hf", "metric hf", ".4f"),
+           ("a3duck", "metric a3duck", ".4f")]
 
 
 def run(args, hf, fast) -> list[dict]:
@@ -132,5 +130,5 @@ def run(args, hf, fast) -> list[dict]:
             lm.loglikelihood(warm, disable_tqdm=True)
         rows = [run_bench(b, built[b], hf, fast, args.rounds) for b in benches if built[b]]
     rows.append(suite_row(rows))
-    print_table(rows)
+    common.print_table(rows, COLUMNS)
     return rows

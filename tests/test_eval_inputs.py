@@ -131,6 +131,6 @@ def test_tiny_end_to_end(data, tmp_path, tiny_llama_dir, capsys):
             prov["n_docs"]) == ("a3duck", "float32", 4, 2, True, 4)
     assert prov["data"]["kind"] == "local" and len(prov["data"]["files"]) == 4  # dev+val x 2
     tokens = doc["tokens_read"]["base"]["mmlu"]
-    assert 0 < tokens["read"] < tokens["plain"]
+    assert 0 < tokens["read"] <= tokens["plain"]  # the tiny model truncates these contexts
     table = capsys.readouterr().out
     assert "TruthfulQA*" in table and "Delta" in table

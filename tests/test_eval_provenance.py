@@ -72,7 +72,7 @@ def test_card_shows_provenance_and_writes_hub_eval_results(adapter, tmp_path):
     entries = parse_eval_result_entries(yaml.safe_load(
         (tmp_path / "card" / ".eval_results" / "a3duck.yaml").read_text()))
     got = {e.dataset_id: e for e in entries}
-    assert set(got) == set(s["dataset"] for s in HUB_SOURCES.values())
+    assert set(got) == {s["dataset"] for s in HUB_SOURCES.values()}
     assert got["allenai/ai2_arc"].value == 27.5 and got["allenai/ai2_arc"].task_id == "ARC-Challenge"
     assert got["Rowan/hellaswag"].dataset_revision == "abc"
     # the original release's own numbers, with their source
