@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
                      limit=args.limit, date=document["date"])
     res.write_results(output, document)
     print(res.format_table(rows, p.missing))
-    print(format_tokens(tokens))
+    if tokens.get("base"):
+        print(format_tokens(tokens["base"]))
     print(f"\nwrote {output}")
     return 0
 
@@ -153,11 +154,8 @@ def _adapter_names(adapters: list[str]) -> dict:
                                  strict=True))}
 
 
-def format_tokens(tokens: dict[str, dict]) -> str:
-    """Tokens read per task: a plain per-request run vs this backend (base model's run)."""
-    counts = tokens.get("base") or {}
-    if not counts:
-        return ""
+def format_tokens(counts: dict[str, dict]) -> str:
+    """Tokens read per task: a plain per-request run vs this backend."""
     lines = ["\ntokens read (base model): per-request run -> this backend"]
     for bench, c in counts.items():
         lines.append(f"  {bench:<15}{c['plain']:>12,} -> {c['read']:>12,}  "
