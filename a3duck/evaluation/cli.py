@@ -128,11 +128,7 @@ def run(args: argparse.Namespace) -> int:
     backend, dtype, tokens = (details.pop(k) for k in ("backend", "dtype", "tokens"))
     document = res.build_document(
         portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
-        rows, settings={"backend": backend, "limit": args.limit, "dtype": args.dtype,
-                        "data": "local files (--data-dir)" if args.data_dir else
-                        "Hugging Face Hub",
-                        "fewshot_seed": FEWSHOT_SEED,
-                        "wall_seconds": round(time.monotonic() - started)},
+        rows, settings=_settings(args, backend, started),
         details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
         **_adapter_names(adapters))
     provenance.stamp(rows, sources, lm_eval_version=document["lm_eval_version"],
@@ -144,6 +140,12 @@ def run(args: argparse.Namespace) -> int:
         print(format_tokens(tokens["base"]))
     print(f"\nwrote {output}")
     return 0
+
+
+def _settings(args: argparse.Namespace, backend: str, started: float) -> dict:
+    return {"backend": backend, "limit": args.limit, "dtype": args.dtype,
+            "data": "local files (--data-dir)" if args.data_dir else "Hugging Face Hub",
+            "fewshot_seed": FEWSHOT_SEED, "wall_seconds": round(time.monotonic() - started)}
 
 
 def _adapter_names(adapters: list[str]) -> dict:
