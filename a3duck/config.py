@@ -9,65 +9,82 @@ artifact as ``a3duck_config.yaml``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import tempfile
-from dataclasses import dataclass, fields
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from a3duck.config_checks import coerce_all, format_problems, value_problems
 from a3duck.errors import ConfigError
+from a3duck.files import atomic_write_text
 
 CONFIG_FILENAME = "a3duck_config.yaml"
+MIX_KEY = "mix"  # a3duck_config.yaml of a mixed adapter (a3duck mix): its sources and weights
 
 
+def knob(default: Any, why: str) -> Any:
+    """A TrainConfig field and the one-line reason for its default: the one source of the
+    configuration reference (docs/configuration.md) and of `a3duck train --help`."""
+    return field(default=default, metadata={"why": why})
 
 
 @dataclass
 class TrainConfig:
-    """Every knob of a run. Field comments give the reason for each default."""
+    """Every knob of a run, each with the reason for its default. Every field is a recipe key
+    and an `a3duck train` flag (``warmup_steps`` -> ``--warmup-steps``)."""
 
     # --- what to train on -------------------------------------------------------------------
-    base_model: str = "meta-llama/Llama-2-13b-hf"  # the base of the original A3Duck release
-    data: str = "garage-bAInd/Open-Platypus"  # the Platypus training set (Hub id or local file)
-    data_split: str = "train"  # Open-Platypus ships a single train split
-    output_dir: str = "out"  # the adapter lands in OUTPUT_DIR/adapter/
-    prompt_template: str = "alpaca"  # Platypus trained with alpaca-lora's Alpaca template
+    base_model: str = knob("meta-llama/Llama-2-13b-hf", "the base of the original A3Duck release")
+    data: str = knob(
+        "garage-bAInd/Open-Platypus", "the Platypus training set (Hub id or local file)")
+    data_split: str = knob("train", "Open-Platypus ships a single train split")
+    output_dir: str = knob("out", "the adapter lands in OUTPUT_DIR/adapter/")
+    prompt_template: str = knob("alpaca", "Platypus trained with alpaca-lora's Alpaca template")
 
     # --- optimisation (the published A3Duck table) -------------------------------------------
-    learning_rate: float = 4e-4  # published value; tuned for LoRA, IA3 often wants ~10x more
-    lr_scheduler: str = "cosine"  # published value
-    warmup_steps: int = 100  # published value
-    weight_decay: float = 0.0  # published value: IA3 vectors start at 1.0, decay would pull to 0
-    num_epochs: float = 1.0  # published value: one pass over Open-Platypus
-    max_steps: int = -1  # -1 = run num_epochs; set for smoke runs and demos
-    batch_size: int = 16  # published global batch (examples per optimizer step)
-    micro_batch_size: int = 1  # published per-device batch; accumulation = batch / micro
-    seed: int = 42  # fixed so runs are reproducible
-    max_grad_norm: float = 1.0  # Trainer default; guards the first steps of warmup
+    learning_rate: float = knob(4e-4, "published value; tuned for LoRA, IA3 often wants ~10x more")
+    lr_scheduler: str = knob("cosine", "published value")
+    warmup_steps: int = knob(100, "published value")
+    weight_decay: float = knob(
+        0.0, "published value: IA3 vectors start at 1.0, decay would pull to 0")
+    num_epochs: float = knob(1.0, "published value: one pass over Open-Platypus")
+    max_steps: int = knob(-1, "-1 = run num_epochs; set for smoke runs and demos")
+    batch_size: int = knob(16, "published global batch (examples per optimizer step)")
+    micro_batch_size: int = knob(1, "published per-device batch; accumulation = batch / micro")
+    seed: int = knob(42, "fixed so runs are reproducible")
+    max_grad_norm: float = knob(1.0, "Trainer default; guards the first steps of warmup")
 
     # --- sequence handling ------------------------------------------------------------------
-    cutoff_len: int = 4096  # published value: Llama-2's context window
-    train_on_inputs: bool = False  # published: loss only on the answer, prompts are masked
-    add_eos_token: bool = False  # published value (Platypus did not append EOS)
-    group_by_length: bool = False  # published value (it distorts the loss curve)
-    too_long: Literal["truncate", "drop"] = "truncate"  # rows over cutoff: cut (as Platypus did)
-    skip_bad_rows: bool = False  # invalid rows stop the run by default; True drops and reports
-    packing: bool = False  # the original did not pack; True = padding-free packing (faster)
+    cutoff_len: int = knob(4096, "published value: Llama-2's context window")
+    train_on_inputs: bool = knob(False, "published: loss only on the answer, prompts are masked")
+    add_eos_token: bool = knob(False, "published value (Platypus did not append EOS)")
+    group_by_length: bool = knob(False, "published value (it distorts the loss curve)")
+    too_long: Literal["truncate", "drop"] = knob(
+        "truncate", "rows over cutoff: cut (as Platypus did)")
+    skip_bad_rows: bool = knob(
+        False, "invalid rows stop the run by default; True drops and reports")
+    packing: bool = knob(False, "the original did not pack; True = padding-free packing (faster)")
 
     # --- IA3 (PEFT's Llama defaults) ---------------------------------------------------------
-    target_modules: list[str] | None = None  # None = PEFT's per-architecture defaults (k,v,down)
-    feedforward_modules: list[str] | None = None  # None = PEFT default (down_proj on Llama)
+    # knob() is dataclasses.field() with the reason attached (no shared mutable default).
+    target_modules: list[str] | None = knob(  # noqa: RUF009
+        None, "None = PEFT's per-architecture defaults (k,v,down)")
+    feedforward_modules: list[str] | None = knob(  # noqa: RUF009
+        None, "None = PEFT default (down_proj on Llama)")
 
     # --- hardware / bookkeeping --------------------------------------------------------------
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # bf16 where supported (fp16 hit NaNs)
-    gradient_checkpointing: bool = False  # trades ~30% speed for memory; off unless needed
-    quantization: Literal["none", "4bit", "8bit"] = "none"  # bitsandbytes base (GPU only)
-    logging_steps: int = 1  # one log line per optimizer step
-    save_steps: int = 200  # checkpoint interval in optimizer steps (Platypus used 200)
-    save_total_limit: int = 2  # keep the last two checkpoints
-    device: str = "auto"  # "auto" = Trainer picks; "cpu" forces CPU
+    precision: Literal["auto", "bf16", "fp32"] = knob(
+        "auto", "bf16 where supported (fp16 hit NaNs)")
+    gradient_checkpointing: bool = knob(False, "trades ~30% speed for memory; off unless needed")
+    quantization: Literal["none", "4bit", "8bit"] = knob("none", "bitsandbytes base (GPU only)")
+    logging_steps: int = knob(1, "one log line per optimizer step")
+    save_steps: int = knob(200, "checkpoint interval in optimizer steps (Platypus used 200)")
+    save_total_limit: int = knob(2, "keep the last two checkpoints")
+    device: str = knob("auto", "\"auto\" = Trainer picks; \"cpu\" forces CPU")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -85,25 +102,13 @@ class TrainConfig:
             )
         return self.batch_size // per_step
 
-    def validate(self) -> None:
-        """Raise ConfigError naming the first field whose value cannot work."""
-        if self.batch_size < 1 or self.micro_batch_size < 1:
-            raise ConfigError("batch_size and micro_batch_size must be >= 1")
-        if self.batch_size % self.micro_batch_size:
-            raise ConfigError(
-                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
-                f"({self.micro_batch_size})"
-            )
-        if self.cutoff_len < 8:
-            raise ConfigError(f"cutoff_len must be >= 8 tokens, got {self.cutoff_len}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.too_long not in ("truncate", "drop"):
-            raise ConfigError(f"too_long must be 'truncate' or 'drop', got {self.too_long!r}")
-        if self.quantization not in ("none", "4bit", "8bit"):
-            raise ConfigError(f"quantization must be none, 4bit or 8bit, got {self.quantization!r}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+    def validate(self, source: str = "config") -> None:
+        """Coerce every field to its type and raise one ConfigError naming every problem."""
+        values, problems = coerce_all(self.__dict__, field_types())
+        problems += value_problems(values, skip={name for name, _ in problems})
+        if problems:
+            raise ConfigError(format_problems(source, problems))
+        self.__dict__.update(values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,29 +123,58 @@ def field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
 
-def from_dict(raw: dict[str, Any], source: str = "recipe") -> TrainConfig:
-    """Build a TrainConfig from a mapping; unknown keys are an error naming the key."""
-    unknown = sorted(set(raw) - set(field_names()))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown field(s) {', '.join(unknown)}; known fields: "
-            f"{', '.join(field_names())}"
-        )
+@functools.cache
+def field_types() -> dict[str, Any]:
+    """Each field's type annotation, evaluated (the module uses postponed annotations)."""
+    return typing.get_type_hints(TrainConfig)
+
+
+def from_dict(raw: dict[str, Any], source: str = "recipe",
+              flags: frozenset[str] = frozenset()) -> TrainConfig:
+    """Build a TrainConfig from a mapping in one pass: unknown keys, wrong types and unusable
+    values are all named in one ConfigError (``flags``: fields set on the command line)."""
+    values, problems = coerce_all(raw, field_types())
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    problems += value_problems({**defaults, **values}, skip={name for name, _ in problems})
+    if problems:
+        raise ConfigError(format_problems(source, problems, set(flags)))
+    return TrainConfig(**values)
+
+
+def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping in a YAML recipe; ConfigError for a missing, non-UTF-8 or invalid file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"recipe file not found: {p}")
     try:
-        return TrainConfig(**raw)
-    except TypeError as exc:  # wrong value type surfaced by dataclass init
-        raise ConfigError(f"{source}: {exc}") from exc
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); save the recipe as "
+                          "UTF-8") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{p}: invalid YAML{at}: {what}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: a recipe must be a YAML mapping of config fields")
+    return raw
 
 
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """Read a YAML recipe (a mapping of TrainConfig fields)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"recipe file not found: {p}")
-    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: a recipe must be a YAML mapping of config fields")
-    return from_dict(raw, source=str(p))
+    raw = read_recipe(path)
+    raw.pop(MIX_KEY, None)  # how a mixed adapter was made; not a training setting
+    return from_dict(raw, source=str(path))
+
+
+def resolve(recipe: str | os.PathLike[str] | None, overrides: dict[str, Any]) -> TrainConfig:
+    """Defaults, then the recipe, then command-line overrides (None = not given), validated
+    together so that one message names every problem of recipe and overrides."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    raw = {**(read_recipe(recipe) if recipe else {}), **given}
+    source = " + ".join(([str(recipe)] if recipe else []) + (["command line"] if given else []))
+    return from_dict(raw, source=source or "defaults", flags=frozenset(given))
 
 
 def save_config(config: TrainConfig | dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -149,44 +183,20 @@ def save_config(config: TrainConfig | dict[str, Any], path: str | os.PathLike[st
     atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` via a temp file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def describe_fields() -> list[dict[str, str]]:
-    """Each TrainConfig field with its type, default and the one-line reason from the source.
-
-    The reasons are the comments next to the fields, so documentation cannot drift from them."""
-    import inspect
-    import re
-
-    reasons = {}
-    for line in inspect.getsource(TrainConfig).splitlines():
-        m = re.match(r"\s+(\w+): .+?#\s*(.+)$", line)
-        if m:
-            reasons[m.group(1)] = m.group(2).strip()
-    defaults = TrainConfig()
-    return [{"name": f.name, "type": str(f.type), "default": repr(getattr(defaults, f.name)),
-             "reason": reasons.get(f.name, "")} for f in fields(TrainConfig)]
+    """Each TrainConfig field with its type, default and the one-line reason for the default."""
+    return [{"name": f.name, "type": str(f.type), "default": repr(f.default),
+             "reason": f.metadata.get("why", "")} for f in fields(TrainConfig)]
 
 
 def reference_markdown() -> str:
     """docs/configuration.md: every field of TrainConfig (generated; see tests)."""
     lines = ["# Configuration reference", "",
-             "Generated from `a3duck/config.py` by `python -m a3duck.config > "
-             "docs/configuration.md`; a test fails when it drifts. Defaults are the published "
-             "A3Duck recipe. Set fields in a YAML recipe (`recipes/*.yaml`); the common ones "
-             "also have `a3duck train` flags (`a3duck train --help`).", "",
+             ("Generated from `a3duck/config.py` by `python -m a3duck.config > "
+              "docs/configuration.md`; a test fails when it drifts. Defaults are the published "
+              "A3Duck recipe. Set fields in a YAML recipe (`recipes/*.yaml`) or with the "
+              "`a3duck train` flag of the same name (`warmup_steps` is `--warmup-steps`; "
+              "booleans also have `--no-...`; `a3duck train --help`)."), "",
              "| field | type | default | why |", "|---|---|---|---|"]
     for f in describe_fields():
         lines.append(f"| `{f['name']}` | `{f['type']}` | `{f['default']}` | {f['reason']} |")

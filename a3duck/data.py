@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from a3duck.errors import DataError
+from a3duck.files import public_name
 from a3duck.prompts import get_template
+
+log = logging.getLogger(__name__)
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")
@@ -66,8 +70,10 @@ class DataReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "total_rows": self.total_rows,
-            "invalid_rows": len(self.bad_rows), "duplicates_removed": self.duplicates,
+            "source": public_name(self.source), "total_rows": self.total_rows,
+            "invalid_rows": len(self.bad_rows),
+            "invalid_row_numbers": [row for row, _ in self.bad_rows],
+            "duplicates_removed": self.duplicates,
             "over_cutoff": self.too_long, "truncated": self.truncated,
             "dropped_over_cutoff": self.dropped_too_long, "kept": self.kept,
         }
@@ -88,19 +94,19 @@ def load_rows(spec: str, split: str = "train") -> list[dict[str, Any]]:
 def _read_file(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
+        return _read_parquet(path)
     # surrogateescape keeps undecodable bytes visible so they are reported per row.
     text = path.read_bytes().decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
     if suffix == ".csv":
-        return list(csv.DictReader(io.StringIO(text)))
+        return _read_csv(text, path)
     if suffix == ".jsonl" or (suffix == ".json" and not text.lstrip().startswith("[")):
         return _read_jsonl(text, path)
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to read") from None
     if not isinstance(rows, list):
         raise DataError(f"{path}: expected a JSON array of objects or JSON Lines")
     return rows
@@ -115,7 +121,37 @@ def _read_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
             rows.append(_BadRow(f"not valid JSON ({exc.msg})", lineno))
+        except RecursionError:
+            rows.append(_BadRow("JSON nested too deeply to read", lineno))
     return rows
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); is it truncated or in "
+                        "another format?") from None
+
+
+def _read_csv(text: str, path: Path) -> list[Any]:
+    """Rows as dicts; a row with more fields than the header is a bad row (1-based data row)."""
+    try:
+        reader = csv.DictReader(io.StringIO(text), restkey=_EXTRA)
+        rows: list[Any] = []
+        for number, row in enumerate(reader, 1):
+            extra = row.pop(_EXTRA, None)
+            rows.append(_BadRow(f"has {len(row) + len(extra)} fields, the header has "
+                                f"{len(row)}", number) if extra else row)
+    except csv.Error as exc:
+        raise DataError(f"{path}: not valid CSV ({exc})") from None
+    return rows
+
+
+_EXTRA = object()  # DictReader's key for fields beyond the header
 
 
 @dataclass
@@ -206,11 +242,18 @@ def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: b
             continue
         seen.add(key)
         examples.append(result)
+    if report.bad_rows and not examples:
+        raise DataError(f"{source}: every row is invalid ({len(rows)} of {len(rows)}):\n"
+                        f"{report.bad_summary()}\nCheck the file's format and columns.")
     if report.bad_rows and not skip_bad_rows:
         raise DataError(
             f"{source}: {len(report.bad_rows)} invalid row(s) of {len(rows)}:\n"
             f"{report.bad_summary()}\nFix them, or pass --skip-bad-rows to drop them."
         )
+    if report.bad_rows:
+        log.warning("%s: skipped %d invalid row(s) of %d (--skip-bad-rows; every number is in "
+                    "data_report.json):\n%s", source, len(report.bad_rows), len(rows),
+                    report.bad_summary())
     return examples
 
 

@@ -13,9 +13,9 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,13 @@ def prepare(force: bool = False) -> Path:
     target = model_dir()
     if (target / RECORD_FILE).is_file() and not force:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{FOLDER_NAME}.tmp-"))
-    tmp.chmod(0o755)  # mkdtemp creates 0700
-    try:
-        log.info("materialising %s from %s into %s", EMBEDDED_MODEL_ID, gguf_path(), target)
-        _convert(gguf_path(), tmp)
-        if force and target.exists():
-            shutil.rmtree(target)
-        try:
-            os.replace(tmp, target)  # atomic: the folder appears complete or not at all
-        except OSError:
-            if not (target / RECORD_FILE).is_file():  # not a lost race with another process
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("materialising %s from %s into %s", EMBEDDED_MODEL_ID, gguf_path(), target)
+    try:  # atomic: the folder appears complete or not at all
+        with replacing_folder(target, replace=force) as tmp:
+            _convert(gguf_path(), tmp)
+    except FileExistsError:
+        if not (target / RECORD_FILE).is_file():  # not a lost race with another process
+            raise
     return target
 
 

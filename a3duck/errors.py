@@ -27,4 +27,9 @@ class TrainingError(A3DuckError):
     """Training could not continue (e.g. a non-finite loss); the message says what to change."""
 
 
+class InputError(A3DuckError):
+    """A request (a Space visitor's, an API call's) that cannot run as given; the message says
+    what to change."""
+
+
 USER_ERRORS: tuple[type[BaseException], ...] = (A3DuckError, FileNotFoundError)

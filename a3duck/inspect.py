@@ -7,42 +7,22 @@ distribution of scales per module, and per-layer mean ± std curves.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from a3duck.config import atomic_write_text
+from a3duck.files import atomic_write, atomic_write_text
 
 KEY = re.compile(r"layers\.(\d+)\..*?([A-Za-z_]+)\.ia3_l")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("adapter", help="adapter folder or Hub id")
-    parser.add_argument("--output-dir", help="where to write the PNGs and inspect.json "
-                        "(default: ADAPTER/plots for a local adapter)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from a3duck.models import resolve_adapter
-
-    adapter = resolve_adapter(args.adapter)
-    out = Path(args.output_dir) if args.output_dir else adapter / "plots"
-    summary = inspect_adapter(adapter, out)
-    print(format_summary(summary))
-    print(f"\nwrote {', '.join(summary['plots'])} to {out}")
-    return 0
-
-
 def load_vectors(adapter: Path) -> dict[str, dict[int, object]]:
     """{module: {layer: 1-D float tensor of scales}} from adapter_model.safetensors."""
-    from safetensors.torch import load_file
+    from a3duck.models import adapter_tensors
 
     vectors: dict[str, dict[int, object]] = defaultdict(dict)
-    for key, tensor in load_file(str(Path(adapter) / "adapter_model.safetensors")).items():
+    for key, tensor in adapter_tensors(adapter).items():
         match = KEY.search(key)
         if match:
             vectors[match.group(2)][int(match.group(1))] = tensor.float().flatten()
@@ -168,15 +148,10 @@ def _per_layer(vectors):
 
 
 def _save_figure(fig, path: Path) -> None:
-    """savefig to a temporary file in the same folder, then rename (no half-written PNGs)."""
+    """savefig atomically (no half-written PNGs)."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)

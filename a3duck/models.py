@@ -18,12 +18,14 @@ import torch
 
 from a3duck import embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
-from a3duck.errors import AdapterMismatchError, ModelError
+from a3duck.errors import AdapterMismatchError, ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+# The files of a base model repo that loading reads (safetensors only; configs, tokenizer).
+BASE_FILE_PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt")
 
 
 
@@ -38,11 +40,11 @@ def resolve_base_model(name: str) -> str:
     Raises ModelError (naming ``name`` and what to do) when nothing can provide the weights.
     """
     if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser().resolve())
+        return str(_check_model_folder(Path(name).expanduser().resolve()))
     if _looks_like_path(name):
         raise ModelError(f"base model folder not found: {name}")
     try:
-        return _snapshot(name, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+        return _snapshot(name, allow_patterns=list(BASE_FILE_PATTERNS))
     except Exception as exc:  # noqa: BLE001 - network, auth, cache miss: all mean "not from the Hub"
         if name == EMBEDDED_MODEL_ID:
             log.info("Hub unavailable for %s (%s); using the embedded copy", name, type(exc).__name__)
@@ -53,6 +55,18 @@ def resolve_base_model(name: str) -> str:
             "for gated models such as meta-llama/*, or pass a local model folder. Offline, the "
             f"default {EMBEDDED_MODEL_ID} works without the Hub."
         ) from None
+
+
+def _check_model_folder(folder: Path) -> Path:
+    """``folder`` if it holds a model config and safetensors weights; ModelError if not."""
+    missing = [what for what, found in (
+        ("config.json", (folder / "config.json").is_file()),
+        ("*.safetensors weights", any(folder.glob("*.safetensors"))),
+    ) if not found]
+    if missing:
+        raise ModelError(f"base model folder {folder} holds no model ({' and '.join(missing)} "
+                         "missing): pass the folder `save_pretrained` wrote, or a Hub id")
+    return folder
 
 
 def resolve_adapter(adapter: str, revision: str | None = None) -> Path:
@@ -134,6 +148,16 @@ def hub_id_for(name: str, resolved: str) -> str:
     return embedded.recorded_hub_id(Path(resolved)) or name
 
 
+def check_device(device: str) -> None:
+    """ConfigError when the requested accelerator is not on this host (never a silent CPU run)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but this machine has no usable CUDA GPU "
+                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device: 'mps' was asked for but Apple's MPS backend is not available "
+                          "here; use --device cpu or auto")
+
+
 def quantization_kwargs(quantization: str) -> dict[str, Any]:
     """from_pretrained kwargs for a bitsandbytes 4-/8-bit base; ModelError where impossible."""
     if quantization in (None, "none"):
@@ -177,24 +201,43 @@ def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
     return json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
 
 
-def check_adapter_matches(model, adapter_dir: Path, base_name: str) -> None:
-    """Raise AdapterMismatchError unless every adapter tensor fits a module of ``model``."""
-    from safetensors import safe_open
-
+def adapter_tensors(adapter_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``adapter_dir``'s weights file (safetensors only); ModelError if missing
+    or unreadable. Every reader of adapter weights goes through :func:`read_weights`."""
     weights = Path(adapter_dir) / ADAPTER_WEIGHTS
     if not weights.is_file():
         raise ModelError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing (safetensors only)")
+    return read_weights(weights)
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; any failure is ModelError naming the file."""
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - header, size, dtype: all mean the file is damaged
+        raise ModelError(f"adapter file {path} is corrupt or truncated ({type(exc).__name__}: "
+                         f"{exc}); copy or download it again, or retrain") from None
+    if not tensors:
+        raise ModelError(f"adapter file {path} is corrupt or truncated (it holds no tensors)")
+    return tensors
+
+
+def check_adapter_matches(model, adapter_dir: Path, base_name: str) -> None:
+    """Raise AdapterMismatchError unless every adapter tensor fits a module of ``model``
+    (ModelError if the weights file is missing or damaged)."""
+    tensors = adapter_tensors(adapter_dir)
     trained_on = read_adapter_config(adapter_dir).get("base_model_name_or_path")
     modules = dict(model.named_modules())
-    with safe_open(str(weights), framework="pt") as fh:
-        for key in fh.keys():  # noqa: SIM118 (safe_open is not a dict)
-            problem = _mismatch(key, fh.get_slice(key).get_shape(), modules)
-            if problem:
-                raise AdapterMismatchError(
-                    f"adapter {adapter_dir} does not fit base model {base_name!r}: {problem}. "
-                    f"It was trained on {trained_on!r}; load it with that base "
-                    "(--base-model) or retrain for this one."
-                )
+    for key, tensor in tensors.items():
+        problem = _mismatch(key, list(tensor.shape), modules)
+        if problem:
+            raise AdapterMismatchError(
+                f"adapter {adapter_dir} does not fit base model {base_name!r}: {problem}. "
+                f"It was trained on {trained_on!r}; load it with that base "
+                "(--base-model) or retrain for this one."
+            )
 
 
 def _mismatch(key: str, shape: list[int], modules: dict) -> str | None:
@@ -219,9 +262,7 @@ def load(base: str | None = None, adapter: str | None = None, *, dtype=None, dev
     trained for another base raises AdapterMismatchError before any weights are touched.
     """
     adapter_dir = resolve_adapter(adapter, revision) if adapter else None
-    if base is None:
-        base = (read_adapter_config(adapter_dir).get("base_model_name_or_path")
-                if adapter_dir else None) or EMBEDDED_MODEL_ID
+    base = base or base_of(adapter_dir)
     model, path = load_base(base, dtype=dtype, device=device)
     tokenizer = load_tokenizer(str(adapter_dir) if adapter_dir and _has_tokenizer(adapter_dir)
                                else path)
@@ -252,8 +293,7 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     The base is (re)loaded in fp32 (or ``dtype``), never quantised: PEFT refuses to merge IA3
     into an 8-/4-bit base, so a quantised training run is merged from a full-precision reload.
     """
-    import shutil
-    import tempfile
+    from a3duck.files import replacing_folder
 
     if _trained_quantized(adapter):
         log.info("the adapter was trained on a 4/8-bit base; PEFT cannot merge into quantised "
@@ -261,18 +301,31 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     model, tokenizer = load(base, adapter, dtype=dtype or torch.float32, device="cpu")
     merged = model.merge_and_unload()
     out = Path(output_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    tmp.chmod(0o755)
     try:
-        merged.save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
-        if out.exists():
-            raise ModelError(f"{out} already exists: choose another --output-dir or remove it")
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with replacing_folder(out, replace=False) as tmp:
+            merged.save_pretrained(str(tmp), safe_serialization=True)
+            tokenizer.save_pretrained(str(tmp))
+    except FileExistsError:
+        raise ModelError(f"{out} already exists: choose another --output-dir or remove it"
+                         ) from None
     return out
+
+
+def base_of(adapter_dir: Path | None) -> str:
+    """The base model to use when none is given: the adapter's recorded base, else the
+    embedded default."""
+    recorded = read_adapter_config(adapter_dir).get("base_model_name_or_path") if adapter_dir \
+        else None
+    return recorded or EMBEDDED_MODEL_ID
+
+
+def adapter_template(adapter: str | None, revision: str | None = None) -> str:
+    """The prompt template ``adapter`` was trained with; the recipe default (TrainConfig's) for
+    adapters a3duck did not train, and when there is no adapter."""
+    from a3duck.config import TrainConfig
+
+    trained = adapter_train_config(adapter, revision) if adapter else None
+    return (trained or TrainConfig()).prompt_template
 
 
 def adapter_train_config(adapter: str, revision: str | None = None):

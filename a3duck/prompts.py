@@ -49,6 +49,9 @@ ALPACA = Template(
 )
 
 TEMPLATES: dict[str, Template] = {ALPACA.name: ALPACA}
+# Every value `prompt_template` accepts (validated before any model work); names that pick a
+# template at run time are added here next to the named templates.
+TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATES)
 
 
 def get_template(name: str) -> Template:

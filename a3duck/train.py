@@ -1,4 +1,4 @@
-"""`a3duck train`: IA3 fine-tuning with TRL's SFTTrainer, resumable, with atomic artifacts.
+"""Training (behind `a3duck train`): IA3 fine-tuning with TRL's SFTTrainer, resumable, with atomic artifacts.
 
 Flow: resolve config -> tokenizer -> data (validated before any model work) -> base model + IA3 ->
 SFTTrainer (prompt/completion rows pre-tokenised by a3duck.data, loss on the answer only) ->
@@ -7,21 +7,21 @@ OUTPUT_DIR/adapter/ written to a temporary folder and renamed into place.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import shutil
-import tempfile
+import os
 import time
+import zipfile
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from a3duck import data as data_mod
 from a3duck import models
-from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, load_config, save_config
-from a3duck.errors import TrainingError
+from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, read_recipe, save_config
+from a3duck.errors import A3DuckError, TrainingError
+from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
 
@@ -32,54 +32,6 @@ DATA_REPORT_FILE = "data_report.json"
 
 
 
-# ----------------------------------------------------------------------------- CLI
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", help="YAML recipe of TrainConfig fields (defaults: the "
-                        "published A3Duck recipe), e.g. recipes/smollm2-demo.yaml")
-    parser.add_argument("--base-model", help="Hub id or local folder of the base model")
-    parser.add_argument("--data", help="training data: .json/.jsonl/.parquet/.csv file or Hub id")
-    parser.add_argument("--output-dir", help="run folder; the adapter goes to OUTPUT_DIR/adapter/")
-    parser.add_argument("--max-steps", type=int, help="stop after N optimizer steps (-1: epochs)")
-    parser.add_argument("--num-epochs", type=float, help="passes over the data")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (IA3 often wants "
-                        "~10x the LoRA-tuned 4e-4)")
-    parser.add_argument("--batch-size", type=int, help="examples (or packed rows) per optimizer step")
-    parser.add_argument("--micro-batch-size", type=int, help="examples per forward pass")
-    parser.add_argument("--cutoff-len", type=int, help="maximum tokens per example")
-    parser.add_argument("--save-steps", type=int, help="checkpoint every N optimizer steps")
-    parser.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None,
-                        help="padding-free packing of several examples per row (exact per token)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the last checkpoint in OUTPUT_DIR/checkpoints")
-    parser.add_argument("--skip-bad-rows", action="store_true", default=None,
-                        help="drop invalid rows (reported with their numbers) instead of stopping")
-    parser.add_argument("--device", help="'cpu' to force the CPU; default picks the accelerator")
-    quant = parser.add_mutually_exclusive_group()
-    quant.add_argument("--load-in-4bit", dest="quantization", action="store_const", const="4bit",
-                       help="load the frozen base in 4-bit NF4 (bitsandbytes, CUDA only)")
-    quant.add_argument("--load-in-8bit", dest="quantization", action="store_const", const="8bit",
-                       help="load the frozen base in 8-bit (bitsandbytes, CUDA only)")
-
-
-def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """Recipe (or defaults) with command-line overrides applied."""
-    config = load_config(args.recipe) if args.recipe else TrainConfig()
-    return config.replace(
-        base_model=args.base_model, data=args.data, output_dir=args.output_dir,
-        max_steps=args.max_steps, num_epochs=args.num_epochs, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, micro_batch_size=args.micro_batch_size,
-        cutoff_len=args.cutoff_len, save_steps=args.save_steps, packing=args.packing,
-        skip_bad_rows=args.skip_bad_rows, device=args.device, quantization=args.quantization,
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    adapter_dir = train(resolve_config(args), resume=args.resume)
-    print(adapter_dir)
-    return 0
-
-
 # ----------------------------------------------------------------------------- training
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
@@ -88,7 +40,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
     set_seed(config.seed)
     out = Path(config.output_dir)
-    checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
+    checkpoints = preflight(config, resume)
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     tokenizer = models.load_tokenizer(base_path)
@@ -98,6 +50,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints)
     metrics = MetricsCallback()
     trainer.add_callback(metrics)
+    if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
+        save_config(config, checkpoints / CONFIG_FILENAME)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
@@ -108,6 +62,65 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if not trainer.is_world_process_zero():  # artifacts are written once, by the main process
         return out / "adapter"
     return write_adapter(out / "adapter", model, tokenizer, config, summary, report.to_dict())
+
+
+def preflight(config: TrainConfig, resume: bool) -> Path:
+    """What can be checked before loading anything: the output folder is usable, the device
+    exists, and a resumed run means what its checkpoints mean. Returns the checkpoint folder."""
+    out = Path(config.output_dir)
+    check_output_dir(out)
+    models.check_device(config.device)
+    checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
+    if resume and _has_checkpoint(checkpoints):
+        check_resume_config(checkpoints, config)
+    return checkpoints
+
+
+def check_output_dir(out: Path) -> None:
+    """ConfigError if ``out`` (or what it would be created in) is a file or not writable."""
+    probe = out.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    for path in (probe, out / "adapter", out / CHECKPOINTS):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"output_dir: {path} is a file, not a folder; choose another "
+                              "--output-dir")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output_dir: {probe} is not writable; choose another --output-dir")
+
+
+# Settings a resumed run may change without changing what its checkpoints mean; the length of
+# the run may change too (with a message), as long as steps are left to train.
+RESUME_MAY_CHANGE = frozenset({"output_dir", "save_steps", "save_total_limit", "logging_steps",
+                               "device", "gradient_checkpointing"})
+RUN_LENGTH = ("max_steps", "num_epochs")
+
+
+def check_resume_config(checkpoints: Path, config: TrainConfig) -> None:
+    """Refuse --resume with settings other than those the checkpoints were made with; a new
+    run length is said (the learning-rate schedule follows it) or refused if nothing is left."""
+    recorded_file = checkpoints / CONFIG_FILENAME
+    if not recorded_file.is_file():
+        log.warning("--resume: %s has no record of its settings; cannot check that they match",
+                    checkpoints)
+        return
+    recorded, now = read_recipe(recorded_file), config.to_dict()
+    changed = {k: f"{k} {recorded[k]!r} -> {now[k]!r}" for k in now
+               if k in recorded and k not in RESUME_MAY_CHANGE and recorded[k] != now[k]}
+    length = [changed.pop(k) for k in RUN_LENGTH if k in changed]
+    if changed:
+        raise ConfigError(
+            f"--resume: the checkpoints in {checkpoints} were made with other settings "
+            f"({'; '.join(changed.values())}); resume with the checkpoint's values, or choose "
+            "another --output-dir to start a new run")
+    step = max((int(p.name.split("-")[-1]) for p in checkpoints.glob("checkpoint-*")
+                if p.name.split("-")[-1].isdigit()), default=0)
+    if length and 0 < config.max_steps <= step:
+        raise ConfigError(f"--resume: the newest checkpoint is at step {step}; max_steps "
+                          f"{config.max_steps} leaves nothing to train: pass a larger --max-steps")
+    if length:
+        log.warning("--resume with a new run length (%s): continuing from step %d; the "
+                    "learning-rate schedule follows the new length", "; ".join(length), step)
 
 
 def _check_checkpoints(checkpoints: Path, resume: bool) -> Path:
@@ -132,16 +145,36 @@ CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt",
 
 
 def _last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint folder holding every file a resume needs, or None."""
+    """The newest checkpoint folder that is complete and loadable, or None; damaged or
+    interrupted ones are named and skipped (resume falls back to the previous one)."""
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and all((p / f).is_file() for f in CHECKPOINT_FILES)]
-    if not done:
-        return None
-    last = max(done, key=lambda p: int(p.name.split("-")[-1]))
-    log.info("resuming from %s", last)
-    return str(last)
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in found:
+        problem = _checkpoint_problem(path)
+        if problem is None:
+            log.info("resuming from %s", path)
+            return str(path)
+        log.warning("skipping %s: %s", path.name, problem)
+    return None
+
+
+def _checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be resumed from (missing or damaged files), or None."""
+    missing = [f for f in CHECKPOINT_FILES if not (folder / f).is_file()]
+    if missing:
+        return f"incomplete ({', '.join(missing)} missing)"
+    try:
+        models.read_weights(folder / models.ADAPTER_WEIGHTS)
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        for state in sorted(folder.glob("*.pt*")):  # torch.save files are zip archives
+            with zipfile.ZipFile(state) as archive:
+                if archive.testzip() is not None:
+                    return f"{state.name} is corrupt or truncated"
+    except (A3DuckError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        return f"damaged ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None):
@@ -249,28 +282,11 @@ class MetricsCallback(TrainerCallback):
 def write_adapter(target: Path, model, tokenizer, config: TrainConfig, metrics: dict,
                   data_report: dict) -> Path:
     """Write every artifact into a temporary sibling folder, then swap it into ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    tmp.chmod(0o755)  # mkdtemp creates 0700; the adapter folder is meant to be shared
-    try:
+    with replacing_folder(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         save_config(config, tmp / CONFIG_FILENAME)
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         (tmp / DATA_REPORT_FILE).write_text(json.dumps(data_report, indent=2), encoding="utf-8")
-        _swap_into_place(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("adapter written to %s", target)
     return target
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing target is moved aside first, removed after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{time.time_ns()}")
-        target.rename(old)
-    tmp.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

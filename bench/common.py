@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benches never download; the embedded model is local
 
-EMBEDDED = "HuggingFaceTB/SmolLM2-135M-Instruct"
+from a3duck.embedded import EMBEDDED_MODEL_ID as EMBEDDED
+
 DEMO_DATA = ROOT / "data" / "demo" / "train.jsonl"
 INSTRUCT_DATA = ROOT.parent / "shared" / "data" / "instruct" / "codegen-instruct.json"
 CARRY = ROOT / "bench" / ".carry"  # git-ignored folder a GPU run carries (see bench/gpu.sh)
@@ -223,7 +224,7 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
 def write_json(path: Path | None, payload: dict) -> None:
     if path is None:
         return
-    from a3duck.config import atomic_write_text
+    from a3duck.files import atomic_write_text
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(path), json.dumps(payload, indent=2) + "\n")

@@ -1,14 +1,15 @@
 """Benchmark: a3duck's shared-context lm-eval backend against lm-eval's ``hf`` backend.
 
 Both backends score the SAME loglikelihood requests in one run: ARC-Challenge 25-shot and
-HellaSwag 10-shot built from the real files of ``--data-dir`` with lm-eval's own prompt formats
-(ARC: ``Question: ...\\nAnswer:`` + `` choice``; HellaSwag: lm-eval's ``process_docs``
-preprocessing, ``query`` + `` ending``; shots joined by a blank line, drawn with
-``random.Random(1234)``). Reports wall time, requests/s, the speed ratio, the largest per-request
-|Δ log-likelihood|, is_greedy disagreements, and acc / acc_norm of each backend.
+HellaSwag 10-shot, read from ``--data-dir`` by ``a3duck eval``'s reader
+(``a3duck.evaluation.benchmarks``) and prompted with lm-eval's own formats
+(``a3duck.evaluation.formats.build_mc_prompt``: lm-eval's task templates and HellaSwag
+``process_docs``; shots drawn with ``random.Random(1234)``). Reports wall time, requests/s, the
+speed ratio, the largest per-request |Δ log-likelihood|, is_greedy disagreements, and acc /
+acc_norm of each backend.
 
-HellaSwag has no train split in ``--data-dir``: the last 100 rows of its file are the few-shot
-pool and are never evaluated.
+HellaSwag has no train split in ``--data-dir``: the last ``benchmarks.HELLASWAG_POOL`` rows of
+its files are the few-shot pool and are never evaluated.
 
     python bench/eval.py --limit 50 --output bench_eval.json
 
@@ -24,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,78 +32,57 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TASKS = ("arc_challenge", "hellaswag")
-SHOTS = {"arc_challenge": 25, "hellaswag": 10}
-HELLASWAG_POOL = 100  # rows at the end of the HellaSwag file used only as few-shot examples
-SEED = 1234  # lm-eval's few-shot seed
+from a3duck.embedded import EMBEDDED_MODEL_ID
+from a3duck.evaluation.leaderboard import FEWSHOT_SEED as SEED
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
+
+TASKS = ("arc_challenge", "hellaswag")  # the tasks with a shared-context speed-up to measure
 
 
 # ----------------------------------------------------------------------------- documents
 
-def arc_docs(data_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(eval docs, few-shot pool) as {query, choices, gold}; Test when present, else Dev."""
-    arc = data_dir / "arc"
-    split = "Test" if (arc / "ARC-Challenge-Test.jsonl").is_file() else "Dev"
+def task_docs(task: str, data_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(eval docs, few-shot pool) in the Hub format, from the ``--data-dir`` reader that
+    ``a3duck eval`` uses (ARC: Test else Dev, shots from Train; HellaSwag: shots from the last
+    HELLASWAG_POOL rows when there is no train file)."""
+    from a3duck.evaluation import benchmarks
 
-    def read(name):
-        docs = []
-        for line in (arc / f"ARC-Challenge-{name}.jsonl").read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                q = row["question"]
-                labels = [c["label"] for c in q["choices"]]
-                docs.append({"query": f"Question: {q['stem']}\nAnswer:",
-                             "choices": [c["text"] for c in q["choices"]],
-                             "gold": labels.index(row["answerKey"])})
-        return docs
-
-    return read(split), read("Train")
-
-
-def _hs_preprocess(text: str) -> str:
-    # lm_eval/tasks/hellaswag/utils.py: preprocess
-    text = text.strip().replace(" [title]", ". ")
-    text = re.sub("\\[.*?\\]", "", text)
-    return text.replace("  ", " ")
-
-
-def hellaswag_docs(data_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(eval docs, few-shot pool): lm-eval's process_docs on the rowanz rows."""
-    files = sorted((data_dir / "hellaswag").glob("*.jsonl"))
-    rows = [json.loads(line) for f in files
-            for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
-    docs = [{"query": _hs_preprocess(r["activity_label"] + ": " + r["ctx_a"] + " "
-                                     + r["ctx_b"].capitalize()),
-             "choices": [_hs_preprocess(e) for e in r["endings"]],
-             "gold": int(r["label"])} for r in rows]
-    return docs[:-HELLASWAG_POOL], docs[-HELLASWAG_POOL:]
+    split = (benchmarks.arc_split if task == "arc_challenge" else benchmarks.hellaswag_split)(
+        data_dir)
+    if split is None:
+        raise SystemExit(f"no {task} files under {data_dir}")
+    return split.docs, split.pool
 
 
 def build_requests(task: str, data_dir: Path, limit: int, shots: int | None = None):
-    """(docs, Instances): every doc carries ``first`` (index of its first request)."""
+    """(docs, Instances): each doc is {context, choices, gold, first}; ``first`` is the index of
+    its first request. Prompts are lm-eval's own (``formats.build_mc_prompt``: its templates and
+    process_docs), with the shots drawn by ``random.Random(SEED)``."""
     from lm_eval.api.instance import Instance
 
-    docs, pool = (arc_docs if task == "arc_challenge" else hellaswag_docs)(data_dir)
-    docs = docs[:limit]
-    k = SHOTS[task] if shots is None else shots
+    from a3duck.evaluation.formats import build_mc_prompt
+
+    rows, pool = task_docs(task, data_dir)
+    k = LEADERBOARD_TASKS[task].num_fewshot if shots is None else shots
     rnd = random.Random(SEED)
-    requests = []
-    for doc_id, doc in enumerate(docs):
-        examples = [f"{s['query']} {s['choices'][s['gold']]}" for s in rnd.sample(pool, k)]
-        context = "\n\n".join(examples + [doc["query"]])
-        doc["first"] = len(requests)
-        for choice in doc["choices"]:
-            requests.append(Instance("loglikelihood", doc, (context, f" {choice}"),
-                                     len(requests), (task, doc_id, 1)))
+    docs, requests = [], []
+    for doc_id, row in enumerate(rows[:limit]):
+        context, continuations = build_mc_prompt(task, rnd.sample(pool, k), row)
+        docs.append({"context": context, "choices": continuations, "first": len(requests),
+                     "gold": LEADERBOARD_TASKS[task].gold(row)[0]})
+        for cont in continuations:
+            requests.append(Instance("loglikelihood", row, (context, cont), len(requests),
+                                     (task, doc_id, 1)))
     return docs, requests
 
 
 def accuracy(docs: list[dict], results: list[tuple[float, bool]]) -> dict[str, float]:
-    """lm-eval's acc and acc_norm (log-likelihood / characters of the choice)."""
+    """lm-eval's acc and acc_norm (log-likelihood / characters of the choice, without the
+    target delimiter)."""
     acc = acc_norm = 0
     for doc in docs:
         lls = [results[doc["first"] + j][0] for j in range(len(doc["choices"]))]
-        norm = [ll / len(c) for ll, c in zip(lls, doc["choices"], strict=True)]
+        norm = [ll / len(c.removeprefix(" ")) for ll, c in zip(lls, doc["choices"], strict=True)]
         acc += lls.index(max(lls)) == doc["gold"]
         acc_norm += norm.index(max(norm)) == doc["gold"]
     return {"acc": acc / len(docs), "acc_norm": acc_norm / len(docs)}
@@ -149,7 +128,7 @@ def bench_task(task, hf, fast, args) -> dict:
         lm.loglikelihood(requests[:2], disable_tqdm=True)
     ref, out, t_hf, t_fast = timed_interleaved(hf, fast, docs, requests, args.rounds)
     deltas = [abs(a[0] - b[0]) for a, b in zip(ref, out, strict=True)]
-    shots = SHOTS[task] if args.shots is None else args.shots
+    shots = LEADERBOARD_TASKS[task].num_fewshot if args.shots is None else args.shots
     return {
         "task": task, "num_fewshot": shots, "docs": len(docs), "requests": len(requests),
         "hf_seconds": round(t_hf, 3), "a3duck_seconds": round(t_fast, 3),
@@ -178,7 +157,7 @@ def print_table(rows: list[dict]) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="HuggingFaceTB/SmolLM2-135M-Instruct",
+    p.add_argument("--model", default=EMBEDDED_MODEL_ID,
                    help="base model: Hub id or local folder (default: the embedded SmolLM2)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
                    help="benchmark files in their original formats (arc/, hellaswag/)")
@@ -215,7 +194,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
     import torch
+
+    datasets.disable_progress_bars()  # one bar per few-shot doc lm-eval's process_docs maps
 
     hf, fast = load_backends(args.model, args.dtype, args.device, args.batch_size)
     if args.suite:
@@ -230,9 +212,9 @@ def main(argv=None) -> int:
                   "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
                   "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg(),
                   "limit": args.limit, "suite": args.suite, "tasks": rows}
-        tmp = args.output.with_suffix(args.output.suffix + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(args.output)
+        from a3duck.files import atomic_write_text
+
+        atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -65,5 +65,11 @@ timeout 150 "$PY" bench/generate.py "${SHAPE[@]}" --prompt-tokens 512 --new-toke
   || { status=$?; echo "compiled generate failed or timed out (rc $status): see $OUT/generate_compile.log"; }
 tail -n 10 "$OUT/generate_compile.log"
 
+# Serving a zoo: 32 concurrent chats over base + 2 adapters, mixed batches vs one at a time.
+timeout 150 "$PY" bench/serve.py "${SHAPE[@]}" --chats 32 --new-tokens 64 --rounds 1 \
+  --output "$OUT/serve.json" > "$OUT/serve.log" 2>&1 \
+  || { status=$?; echo "serve bench failed or timed out (rc $status): see $OUT/serve.log"; }
+tail -n 4 "$OUT/serve.log"
+
 ls -l "$OUT"
 exit $status

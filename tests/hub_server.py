@@ -1,10 +1,12 @@
 """A small local stand-in for the Hugging Face Hub's HTTP API (tests only).
 
-It implements what ``huggingface_hub`` 2.4 uses to create a model repo, commit to it (regular
+It implements what ``huggingface_hub`` 2.4 uses to create a model or Space repo, commit to it (regular
 files inline, LFS files through the LFS batch API with basic PUT transfer), create branches and
 pull-request refs, and what ``snapshot_download`` / ``hf_hub_download`` use to read it back
 (revision info, recursive tree listing, ``resolve/`` HEAD and GET). Commits are atomic: every
-LFS object a commit names must already be uploaded or nothing changes.
+LFS object a commit names must already be uploaded or nothing changes. ``auth_check`` is
+answered too; a repo with ``Repo.gated`` set refuses its files (403 GatedRepo), like a gated
+model whose license the token's account has not accepted.
 
 Xet is not implemented: clients must set ``HF_HUB_DISABLE_XET=1`` (huggingface_hub uploads LFS
 files through Xet whenever the ``hf_xet`` package is importable, see
@@ -41,6 +43,7 @@ def git_blob_sha1(data: bytes) -> str:
 @dataclass
 class Repo:
     private: bool = False
+    gated: bool = False  # files and auth-check answer 403 GatedRepo (no token has access)
     refs: dict[str, str] = field(default_factory=dict)  # ref name -> commit sha
     commits: dict[str, dict] = field(default_factory=dict)  # sha -> {files, message, parent}
 
@@ -180,11 +183,13 @@ class Handler(BaseHTTPRequestHandler):
     # --- write side -------------------------------------------------------------------------
     def create_repo(self) -> None:
         self._auth(write=True)
+        self._failure("create_repo")
         payload = self._json()
         repo_id = f"{payload['organization']}/{payload['name']}"
         with self.state.lock:
-            if repo_id in self.state.repos:
-                raise HubError(409, "You already created this model repo")
+            if repo_id in self.state.repos:  # the Hub's 409 names the existing repo's url
+                return self._send(409, {"error": "You already created this repo",
+                                        "url": f"{self.server.base_url}/{repo_id}"})
             repo = Repo(private=payload.get("visibility") == "private")
             self.state.repos[repo_id] = repo
             self.state.commit(repo, "main", {".gitattributes": {"data": GITATTRIBUTES}},
@@ -285,7 +290,17 @@ class Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_id)
         sha, files = self._rev(repo, rev or "main")
         self._send(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
+                         "gated": "manual" if repo.gated else False,
                          "tags": [], "siblings": [{"rfilename": p} for p in sorted(files)]})
+
+    def auth_check(self, _type, repo_id) -> None:
+        repo = self._repo(repo_id)
+        self._gate(repo, repo_id)
+        self._send(200, {})
+
+    def _gate(self, repo: Repo, repo_id: str) -> None:
+        if repo.gated:
+            raise HubError(403, f"Access to model {repo_id} is restricted", "GatedRepo")
 
     def tree(self, _type, repo_id, rev, prefix) -> None:
         repo = self._repo(repo_id)
@@ -313,8 +328,9 @@ class Handler(BaseHTTPRequestHandler):
             out["lfs"] = {"oid": entry["lfs"], "size": len(data), "pointerSize": 134}
         return out
 
-    def resolve(self, repo_id, rev, path) -> None:
+    def resolve(self, _type, repo_id, rev, path) -> None:
         repo = self._repo(repo_id)
+        self._gate(repo, repo_id)
         sha, files = self._rev(repo, rev)
         entry = files.get(path)
         if entry is None:
@@ -334,11 +350,12 @@ ROUTES = [
     (rf"/api/{_TYPES}/{_REPO}/commit/([^/]+)", "POST", Handler.commit),
     (rf"/api/{_TYPES}/{_REPO}/branch/([^/]+)", "POST", Handler.create_branch),
     (rf"/api/{_TYPES}/{_REPO}/tree/([^/]+)(?:/(.*))?", "GET", Handler.tree),
+    (rf"/api/{_TYPES}/{_REPO}/auth-check", "GET", Handler.auth_check),
     (rf"/api/{_TYPES}/{_REPO}(?:/revision/([^/]+))?", "GET", Handler.repo_info),
-    (rf"/{_REPO}\.git/info/lfs/objects/batch", "POST", Handler.lfs_batch),
+    (rf"/(?:spaces/|datasets/)?{_REPO}\.git/info/lfs/objects/batch", "POST", Handler.lfs_batch),
     (r"/lfs-upload/([0-9a-f]{64})", "PUT", Handler.lfs_put),
     (r"/lfs-verify", "POST", Handler.lfs_verify),
-    (rf"/{_REPO}/resolve/([^/]+)/(.+)", "GET", Handler.resolve),
+    (rf"/(spaces/|datasets/)?{_REPO}/resolve/([^/]+)/(.+)", "GET", Handler.resolve),
 ]
 
 

@@ -63,25 +63,25 @@ def training_file(shared_data, tmp_path):
 def test_finds_copies_and_paraphrase_per_benchmark(training_file, shared_data):
     report, _, _, flagged = C.check(str(training_file), shared_data)
     b = report["benchmarks"]
-    assert (b["arc"]["exact_duplicates"], b["arc"]["near_duplicates"]) == (1, 0)
-    assert (b["truthfulqa"]["exact_duplicates"], b["truthfulqa"]["near_duplicates"]) == (1, 0)
+    assert (b["arc_challenge"]["exact_duplicates"], b["arc_challenge"]["near_duplicates"]) == (1, 0)
+    assert (b["truthfulqa_mc2"]["exact_duplicates"], b["truthfulqa_mc2"]["near_duplicates"]) == (1, 0)
     assert (b["hellaswag"]["exact_duplicates"], b["hellaswag"]["near_duplicates"]) == (1, 0)
     assert (b["mmlu"]["exact_duplicates"], b["mmlu"]["near_duplicates"]) == (0, 1)
     near = b["mmlu"]["examples"][0]
     assert near["kind"] == "near" and C.DEFAULT_THRESHOLD <= near["similarity"] < 1
     assert near["training_row"] == 7 and "BANANA" not in near["benchmark_text"]
-    assert b["arc"]["examples"][0]["training_row"] == 4
+    assert b["arc_challenge"]["examples"][0]["training_row"] == 4
     assert sorted(i + 1 for i in flagged) == [4, 5, 6, 7]
     assert report["training_rows"] == 10 and report["invalid_training_rows"] == 1
     assert report["clean_training_rows"] == 5
-    assert b["mmlu"]["questions"] == 1531 and b["arc"]["questions"] == 299
+    assert b["mmlu"]["questions"] == 1531 and b["arc_challenge"]["questions"] == 299
     assert report["threshold"] == C.DEFAULT_THRESHOLD and "5-gram" in report["method"]
 
 
 def test_threshold_controls_near_duplicates(training_file, shared_data):
     strict, *_ = C.check(str(training_file), shared_data, threshold=0.99)
     assert strict["benchmarks"]["mmlu"]["near_duplicates"] == 0
-    assert strict["benchmarks"]["arc"]["exact_duplicates"] == 1  # exact ignores the threshold
+    assert strict["benchmarks"]["arc_challenge"]["exact_duplicates"] == 1  # exact ignores the threshold
 
 
 def test_cli_writes_report_and_filtered_data(training_file, shared_data, tmp_path, capsys):
@@ -103,8 +103,8 @@ def test_missing_benchmarks_are_reported_not_faked(training_file, shared_data, t
     only_arc = tmp_path / "bench"
     shutil.copytree(shared_data / "arc", only_arc / "arc")
     report, *_ = C.check(str(training_file), only_arc)
-    assert report["benchmarks"]["arc"]["exact_duplicates"] == 1
-    for name in ("mmlu", "hellaswag", "truthfulqa"):
+    assert report["benchmarks"]["arc_challenge"]["exact_duplicates"] == 1
+    for name in ("mmlu", "hellaswag", "truthfulqa_mc2"):
         assert report["benchmarks"][name] == {"status": "missing", "files": [], "questions": 0}
 
 
@@ -117,7 +117,7 @@ def test_bad_inputs_are_clear_errors(training_file, tmp_path, capsys):
         C.check(str(training_file), tmp_path, threshold=1.5)
     code = main(["check-contamination", "--data", str(tmp_path / "missing.jsonl"),
                  "--data-dir", str(tmp_path)])
-    assert code == 1 and "error:" in capsys.readouterr().err
+    assert code == 2 and "error:" in capsys.readouterr().err
 
 
 def test_normalisation_and_shingles():

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
 
 import pytest
 import torch
 
-from a3duck.generation import (
-    ChatPrompt,
-    InputError,
-    Settings,
-    Stats,
-    build_chat_prompt,
-    check_message,
-    pair_history,
-    stream_generate,
-    visible_text,
-)
+from a3duck.errors import InputError
+from a3duck.generation import Settings, Stats, stream_generate, visible_text
 from a3duck.prompts import ALPACA
-from a3duck.space.runtime import AdapterGate
+from a3duck.space.chat import ChatPrompt, build_chat_prompt, check_message, pair_history
 
 MARKERS = ALPACA.stop_markers
 
@@ -167,46 +157,3 @@ def test_closing_the_stream_cancels_generation(tiny_llama_dir):
     stream.close()
     assert not any(t.name == "a3duck-generate" for t in threading.enumerate())
     assert 0 < stats.new_tokens < 400
-
-
-# --- the adapter on/off gate ------------------------------------------------------------------
-class FakePeft:
-    """Records PEFT's disable_adapter() state like the real context manager sets it."""
-
-    def __init__(self):
-        self.disabled = False
-
-    @contextlib.contextmanager
-    def disable_adapter(self):
-        self.disabled = True
-        try:
-            yield
-        finally:
-            self.disabled = False
-
-
-def test_gate_never_mixes_modes_and_returns_to_the_adapter():
-    model, gate = FakePeft(), AdapterGate(FakePeft())
-    gate._model = model
-    errors, inside, lock = [], {True: 0, False: 0}, threading.Lock()
-    barrier = threading.Barrier(8)
-
-    def visitor(i):
-        adapter_on = i % 2 == 0
-        barrier.wait()
-        for _ in range(20):
-            with gate.use(adapter_on):
-                with lock:
-                    inside[adapter_on] += 1
-                    if inside[not adapter_on] or model.disabled == adapter_on:
-                        errors.append((i, dict(inside), model.disabled))
-                with lock:
-                    inside[adapter_on] -= 1
-
-    threads = [threading.Thread(target=visitor, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert gate.adapter_on and not model.disabled  # idle: back to the adapter, context closed

@@ -89,6 +89,6 @@ def test_accelerate_configs_parse():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
 def test_quantised_base_on_cpu_is_a_clear_error(tiny_llama_dir, data_file, tmp_path):
     res = run(train_cmd(1, tiny_llama_dir, data_file, tmp_path / "q", 0, "--load-in-4bit"))
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert "--load-in-4bit needs a CUDA GPU" in res.stderr
     assert not (tmp_path / "q").exists()

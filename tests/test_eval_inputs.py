@@ -29,8 +29,8 @@ def test_unknown_task():
     assert parse_tasks("truthfulqa_mc2,arc_challenge") == ["arc_challenge", "truthfulqa_mc2"]
 
 
-def test_unknown_task_cli_exits_1(capsys):
-    assert main(["eval", "--tasks", "gsm8k", "--data-dir", "/nonexistent"]) == 1
+def test_unknown_task_cli_exits_2(capsys):
+    assert main(["eval", "--tasks", "gsm8k", "--data-dir", "/nonexistent"]) == 2
     assert "unknown task gsm8k" in capsys.readouterr().err
 
 
@@ -109,7 +109,7 @@ def test_adapter_for_other_base_rejected_before_evaluation(
     out = tmp_path / "r.json"
     assert main(["eval", "--base-model", str(tiny_llama_dir), "--adapter", str(adapter),
                  "--data-dir", str(data), "--tasks", "truthfulqa_mc2", "--output",
-                 str(out)]) == 1
+                 str(out)]) == 2
     assert not out.exists()
 
 

@@ -111,7 +111,7 @@ def test_missing_token_fails_before_any_request(hub, hub_adapter, tmp_path):
     server, state = hub
     proc = push(hub_env(tmp_path, server.base_url, token=None), "--adapter-dir",
                 str(hub_adapter), "--repo-id", REPO)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "no Hugging Face token" in proc.stderr and "HF_TOKEN" in proc.stderr
     assert state.requests == []
 
@@ -121,7 +121,7 @@ def test_server_error_mid_upload_leaves_remote_unchanged(hub, hub_adapter, tmp_p
     state.fail["lfs_put"] = [507]  # the weights upload fails after preupload and LFS batch
     proc = push(hub_env(tmp_path, server.base_url), "--adapter-dir", str(hub_adapter),
                 "--repo-id", REPO)
-    assert proc.returncode == 1, proc.stdout
+    assert proc.returncode == 2, proc.stdout
     message = next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
     assert message.startswith("error: upload to DopeorNope/A3_duck failed"), message
     assert "nothing was committed" in message and "unchanged" in message, message
@@ -178,13 +178,16 @@ def test_check_refuses_local_base_paths_and_tokens(tiny_llama_dir, tmp_path):
     adapter = make_adapter(tiny_llama_dir, tmp_path / "local_base")  # base = a local folder
     metrics = json.loads((adapter / "train_metrics.json").read_text())
     (adapter / "train_metrics.json").write_text(json.dumps({**metrics, "note": TOKEN}))
-    staged = hub.stage(adapter, str(tmp_path / "s"), REPO)
+    staged = tmp_path / "s"
+    notes = hub.stage(adapter, staged, REPO)
     with pytest.raises(hub.HubError) as err:
         hub.check_staged(staged)
     text = str(err.value)
     assert "not a Hub id" in text
     assert "train_metrics.json contains what looks like an access token" in text
-    assert f"adapter_config.json contains local path(s) {tiny_llama_dir}" in text
+    # The local base path is scrubbed (named in a note), not refused; it is never uploaded.
+    assert f"in adapter_config.json: {tiny_llama_dir}" in " ".join(notes)
+    assert str(tiny_llama_dir) not in (staged / "adapter_config.json").read_text()
     assert TOKEN not in text
 
 
@@ -197,7 +200,8 @@ def test_staging_makes_config_paths_portable(hub_adapter, tmp_path):
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg_path.write_text(yaml.safe_dump({**cfg, "output_dir": str(tmp_path / "run"),
                                         "data": str(tmp_path / "train.jsonl")}))
-    staged = hub.stage(hub_adapter, str(tmp_path / "s"), REPO)
+    staged = tmp_path / "s"
+    hub.stage(hub_adapter, staged, REPO)
     published = yaml.safe_load((staged / "a3duck_config.yaml").read_text())
     assert published["output_dir"] == "run" and published["data"] == "train.jsonl"
     hub.check_staged(staged)  # nothing left to complain about

@@ -68,7 +68,8 @@ def serve(runtime, queue_size: int = 64, concurrency: int = 2):
 def reference_answer(runtime, message: str, adapter_on: bool = True) -> str:
     """The answer computed in-process, serially, without the server (same decoding path;
     test_demo_generation checks that path against a plain ``generate`` + ``decode``)."""
-    from a3duck.generation import Settings, build_chat_prompt, stream_generate
+    from a3duck.generation import Settings, stream_generate
+    from a3duck.space.chat import build_chat_prompt
 
     prompt = build_chat_prompt(runtime.template, runtime.tokenizer, message, (), 400)
     with runtime.session(adapter_on) as model:
@@ -89,5 +90,8 @@ def test_helper_adapter_changes_the_logits(tiny_llama_dir, tmp_path):
         again = model(input_ids=ids).logits
     assert not torch.allclose(on, off)
     torch.testing.assert_close(on, again)
+    from a3duck import models
+
+    peft_model, _ = models.load(str(tiny_llama_dir), str(tmp_path / "ad"))
     assert runtime.info.trainable_params == sum(
-        p.numel() for n, p in runtime.model.named_parameters() if "ia3_" in n) > 0
+        p.numel() for n, p in peft_model.named_parameters() if "ia3_" in n) > 0

@@ -67,7 +67,7 @@ def test_queue_bound_turns_visitors_away(runtime):
     """With the model busy, only queue_size requests wait; the rest get 'queue is full'."""
     with serve(runtime, queue_size=2, concurrency=1) as url:
         clients = [client_for(url) for _ in range(8)]
-        with runtime.gate.use(False):  # hold the model in base mode: adapter requests wait
+        with runtime.scheduler.hold():  # the model is busy: no batch starts, requests wait
             jobs = [c.submit(f"hello {i}", *ARGS, True, api_name="/chat")
                     for i, c in enumerate(clients)]
             deadline = time.time() + 60

@@ -1,4 +1,6 @@
-"""The Space's front matter agrees with the code: pinned Gradio version, entry point, models."""
+"""The Space's front matter (in the README that `a3duck space push` stages, not the repository's
+README, which is no Space config: pushed as is it would upload tests and docs) agrees with the
+code: pinned Gradio version, entry point, models; the repository's app.py is the staged one."""
 
 from __future__ import annotations
 
@@ -15,15 +17,19 @@ def _front_matter(path: Path) -> dict:
     return yaml.safe_load(text.split("---\n")[1])
 
 
-def test_front_matter_matches_the_app():
+def test_staged_front_matter_matches_the_app(tmp_path):
     import gradio
 
+    from a3duck.publish.space_repo import SpaceSpec, stage_space
     from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL
 
-    meta = _front_matter(ROOT / "README.md")
+    staged, _ = stage_space(SpaceSpec("me/space"), str(tmp_path / "s"))
+    meta = _front_matter(staged / "README.md")
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
-    assert (ROOT / meta["app_file"]).is_file()
+    assert (staged / meta["app_file"]).is_file()
+    assert (staged / meta["app_file"]).read_bytes() == (ROOT / "app.py").read_bytes()
     assert meta["models"] == [SPACE_BASE_MODEL, SPACE_ADAPTER]
     assert len(meta["short_description"]) <= 60
     requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
-    assert f"gradio=={gradio.__version__}" in requirements
+    assert f"gradio[mcp]=={gradio.__version__}" in requirements
+    assert not (ROOT / "README.md").read_text(encoding="utf-8").startswith("---\n")

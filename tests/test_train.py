@@ -147,7 +147,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tiny_llama_dir, data_file
     part.wait()
     assert not (tmp_path / "part" / "adapter").exists(), "killed run must not leave an adapter"
     again = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "part"))  # no --resume
-    assert again.wait() == 1 and b"pass --resume" in again.stderr.read()
+    assert again.wait() == 2 and b"pass --resume" in again.stderr.read()
     resumed = run_cli([*cli_args(tiny_llama_dir, data_file, tmp_path / "part"), "--resume"])
     assert resumed.wait() == 0, resumed.stderr.read().decode()[-2000:]
     assert full.wait() == 0

@@ -25,6 +25,8 @@ from a3duck.errors import A3DuckError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, LocalTask, mmlu_subjects, write_rows
 
 HELLASWAG_POOL = 100  # few-shot pool when no train file: the LAST rows of the eval files
+LAYOUT = ("mmlu/{dev,val,test}/*.csv, arc/ARC-Challenge-*.jsonl, hellaswag/*.jsonl, "
+          "truthfulqa/*.json")  # for messages and help; the module docstring has the details
 
 
 class BenchmarkDataError(A3DuckError):
@@ -130,55 +132,131 @@ def _need_rows(path: Path, rows: list, n: int, why: str) -> list:
     return rows
 
 
-def _arc(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
+# ----------------------------------------------------------------------------- the layout
+
+def _arc_files(root: Path) -> tuple[Path, list[Path]]:
+    """(few-shot file, eval files present in preference order: Test, then Dev)."""
     folder = root / "arc"
-    train = folder / "ARC-Challenge-Train.jsonl"
-    test, dev = folder / "ARC-Challenge-Test.jsonl", folder / "ARC-Challenge-Dev.jsonl"
-    evalf = test if test.is_file() else dev
-    if not evalf.is_file():
-        prep.missing["arc_challenge"] = f"no {test.name} or {dev.name} in {folder}"
-        return []
+    evals = [folder / f"ARC-Challenge-{s}.jsonl" for s in ("Test", "Dev")]
+    return folder / "ARC-Challenge-Train.jsonl", [f for f in evals if f.is_file()]
+
+
+def _hellaswag_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """(train files, eval files): a file is a train file when its name says so."""
+    files = sorted((root / "hellaswag").glob("*.jsonl"))
+    train = [f for f in files if "train" in f.name.lower()]
+    return train, [f for f in files if f not in train]
+
+
+def _mmlu_files(root: Path, split: str) -> list[Path]:
+    return sorted((root / "mmlu" / split).glob(f"*_{split}.csv"))
+
+
+def _truthfulqa_files(root: Path) -> list[Path]:
+    return sorted((root / "truthfulqa").glob("*.json"))
+
+
+def question_docs(root: Path, task: str) -> tuple[list[dict], list[str]]:
+    """Every benchmark question of ``task`` under ``root`` that an evaluation may score (all of
+    MMLU test/ and val/, ARC Test and Dev, HellaSwag's non-train files, TruthfulQA), as Hub
+    format docs, and the names of the files read; ([], []) when the task is absent."""
+    if task == "arc_challenge":
+        files = _arc_files(root)[1]
+        return [d for f in files for d in read_arc(f)], [f.name for f in files]
+    if task == "hellaswag":
+        files = _hellaswag_files(root)[1]
+        return [d for f in files for d in read_hellaswag(f)], [f.name for f in files]
+    if task == "mmlu":
+        files = _mmlu_files(root, "test") + _mmlu_files(root, "val")
+        return ([d for f in files for d in read_mmlu(f, f.stem.rsplit("_", 1)[0])],
+                [f.name for f in files])
+    if task == "truthfulqa_mc2":
+        files = _truthfulqa_files(root)
+        return [d for f in files for d in read_truthfulqa(f)], [f.name for f in files]
+    return [], []
+
+
+@dataclass
+class Split:
+    """One benchmark's evaluated docs and its few-shot pool, as read from ``--data-dir``."""
+
+    docs: list[dict]
+    pool: list[dict]
+    split: str  # the lm-eval split the docs stand for: "test" or "validation"
+    pool_file: Path  # named in errors about the pool
+    notes: list[str] = field(default_factory=list)
+
+
+def arc_split(root: Path) -> Split | None:
+    """ARC-Challenge: Test (else Dev) evaluated, 25 shots from Train; None when absent."""
+    train, evals = _arc_files(root)
+    if not evals:
+        return None
     if not train.is_file():
         raise BenchmarkDataError(f"{train} is missing: ARC's 25 few-shot examples come from it")
-    split = "test" if evalf is test else "validation"
-    rows = read_arc(evalf)
+    evalf = evals[0]
+    split = "test" if evalf.name.endswith("Test.jsonl") else "validation"
+    notes = [] if split == "test" else [
+        f"arc_challenge: ARC-Challenge-Test.jsonl absent; evaluating {evalf.name}"]
+    return Split(_need_rows(evalf, read_arc(evalf), 1, "ARC"), read_arc(train), split, train,
+                 notes)
+
+
+def hellaswag_split(root: Path) -> Split | None:
+    """HellaSwag validation rows; shots from train files, else the last HELLASWAG_POOL eval
+    rows (then excluded from evaluation). None when there is no eval file."""
+    train_files, eval_files = _hellaswag_files(root)
+    if not eval_files:
+        return None
+    rows = [r for f in eval_files for r in read_hellaswag(f)]
+    if train_files:
+        pool = [r for f in train_files for r in read_hellaswag(f)]
+        return Split(rows, pool, "validation", train_files[0])
+    # documented fallback: a fixed slice of the eval rows, removed from evaluation
+    _need_rows(eval_files[-1], rows, HELLASWAG_POOL + 1, "the few-shot fallback pool")
+    rows, pool = rows[:-HELLASWAG_POOL], rows[-HELLASWAG_POOL:]
+    note = (f"hellaswag: no train file; few-shot pool = the last {HELLASWAG_POOL} eval rows, "
+            f"excluded from evaluation ({len(rows)} rows evaluated)")
+    return Split(rows, pool, "validation", eval_files[0], [note])
+
+
+# ----------------------------------------------------------------------------- lm-eval tasks
+
+def _arc(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
+    split = arc_split(root)
+    if split is None:
+        prep.missing["arc_challenge"] = ("no ARC-Challenge-Test.jsonl or ARC-Challenge-Dev.jsonl "
+                                         f"in {root / 'arc'}")
+        return []
+    prep.notes += split.notes
+    name = split.split
     task = LocalTask("arc_challenge", {
-        "train": write_rows(work / "arc_train.jsonl", _need_rows(train, read_arc(train), 25,
-                                                                 "25-shot ARC")),
-        split: write_rows(work / f"arc_{split}.jsonl", _need_rows(evalf, rows, 1, "ARC")),
-    }, splits={"training_split": "train", "validation_split": "validation" if split ==
-               "validation" else None, "test_split": "test" if split == "test" else None},
-        n_eval=len(rows))
-    if split == "validation":
-        prep.notes.append(f"arc_challenge: {test.name} absent; evaluating {dev.name}")
+        "train": write_rows(work / "arc_train.jsonl",
+                            _need_rows(split.pool_file, split.pool, 25, "25-shot ARC")),
+        name: write_rows(work / f"arc_{name}.jsonl", split.docs),
+    }, splits={"training_split": "train",
+               "validation_split": "validation" if name == "validation" else None,
+               "test_split": "test" if name == "test" else None}, n_eval=len(split.docs))
     return [task]
 
 
 def _hellaswag(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
-    files = sorted((root / "hellaswag").glob("*.jsonl"))
-    train_files = [f for f in files if "train" in f.name]
-    eval_files = [f for f in files if f not in train_files]
-    if not eval_files:
+    split = hellaswag_split(root)
+    if split is None:
         prep.missing["hellaswag"] = f"no labelled *.jsonl eval file in {root / 'hellaswag'}"
         return []
-    rows = [r for f in eval_files for r in read_hellaswag(f)]
-    if train_files:
-        pool = [r for f in train_files for r in read_hellaswag(f)]
-    else:  # documented fallback: a fixed slice of the eval rows, removed from evaluation
-        _need_rows(eval_files[-1], rows, HELLASWAG_POOL + 1, "the few-shot fallback pool")
-        rows, pool = rows[:-HELLASWAG_POOL], rows[-HELLASWAG_POOL:]
-        prep.notes.append(f"hellaswag: no train file; few-shot pool = the last {HELLASWAG_POOL} "
-                          f"eval rows, excluded from evaluation ({len(rows)} rows evaluated)")
+    prep.notes += split.notes
     task = LocalTask("hellaswag", {
-        "train": write_rows(work / "hellaswag_train.jsonl", _need_rows(
-            train_files[0] if train_files else eval_files[0], pool, 10, "10-shot HellaSwag")),
-        "validation": write_rows(work / "hellaswag_validation.jsonl", rows),
-    }, splits={"training_split": "train", "validation_split": "validation"}, n_eval=len(rows))
+        "train": write_rows(work / "hellaswag_train.jsonl",
+                            _need_rows(split.pool_file, split.pool, 10, "10-shot HellaSwag")),
+        "validation": write_rows(work / "hellaswag_validation.jsonl", split.docs),
+    }, splits={"training_split": "train", "validation_split": "validation"},
+        n_eval=len(split.docs))
     return [task]
 
 
 def _truthfulqa(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
-    files = sorted((root / "truthfulqa").glob("*.json"))
+    files = _truthfulqa_files(root)
     if not files:
         prep.missing["truthfulqa_mc2"] = f"no mc_task *.json file in {root / 'truthfulqa'}"
         return []
@@ -239,12 +317,15 @@ def prepare(data_dir: Path, benches: list[str], work: Path) -> Prepared:
     for bench in benches:
         if bench not in LEADERBOARD_TASKS:
             raise BenchmarkDataError(f"unknown task {bench!r}")
-        tasks = _READERS[bench](data_dir, work / "data", prep)
+        reader = _READERS.get(bench)
+        if reader is None:  # a task added to the table without a reader of its files here
+            prep.missing[bench] = "no --data-dir reader for this task (evaluate it from the Hub)"
+            continue
+        tasks = reader(data_dir, work / "data", prep)
         if tasks:
             prep.tasks[bench] = tasks
     if not prep.tasks:
         raise BenchmarkDataError(
             f"none of {', '.join(benches)} found in {data_dir}: expected the layout "
-            "mmlu/{dev,val,test}/, arc/ARC-Challenge-*.jsonl, hellaswag/*.jsonl, "
-            "truthfulqa/*.json (see docs/evaluation.md)")
+            f"{LAYOUT} (see docs/evaluation.md)")
     return prep

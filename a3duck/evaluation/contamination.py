@@ -17,16 +17,17 @@ Candidates for the near test are training rows sharing one of the item's three l
 words; an item whose words absent from all training rows already cover more than
 ``1 - threshold`` of its characters cannot reach the threshold and is not compared further.
 
-Benchmarks come from ``--data-dir`` in the layout of ``a3duck eval --data-dir``: MMLU
-``mmlu/{test,val}/*.csv``, ARC ``arc/ARC-Challenge-{Test,Dev}.jsonl``, HellaSwag
-``hellaswag/*.jsonl`` (files without ``train`` in the name), TruthfulQA ``truthfulqa/*.json``.
-A benchmark absent from the folder is reported as missing. The JSON report names files, never
+Benchmarks come from ``--data-dir``, read by the reader of ``a3duck eval --data-dir``
+(:func:`a3duck.evaluation.benchmarks.question_docs`): MMLU ``mmlu/{test,val}/*.csv``, ARC
+``arc/ARC-Challenge-{Test,Dev}.jsonl``, HellaSwag ``hellaswag/*.jsonl`` (files without
+``train`` in the name), TruthfulQA ``truthfulqa/*.json``; report keys are the leaderboard task
+names. A benchmark absent from the folder is reported as missing; a malformed file raises the
+reader's error naming the file and line. The JSON report names files, never
 local paths (it goes into the model card).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
@@ -35,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck import data
-from a3duck.config import atomic_write_text
 from a3duck.errors import A3DuckError
+from a3duck.evaluation.benchmarks import LAYOUT, question_docs
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
+from a3duck.files import atomic_write_text
 
 DEFAULT_THRESHOLD = 0.8
 SHINGLE = 5           # characters per shingle
@@ -90,64 +93,18 @@ def _item(benchmark: str, question: str, options: list[str] | None = None) -> It
     return Item(benchmark, full, views)
 
 
-def _mmlu(folder: Path) -> tuple[list[Item], list[str]]:
-    files = sorted(p for split in ("test", "val") for p in (folder / split).glob("*.csv"))
-    items = [_item("mmlu", row[0], row[1:5]) for f in files
-             for row in csv.reader(f.open(encoding="utf-8", newline="")) if len(row) >= 6]
-    return items, files
-
-
-def _arc(folder: Path) -> tuple[list[Item], list[str]]:
-    files = [folder / f"ARC-Challenge-{s}.jsonl" for s in ("Test", "Dev")]
-    files = [f for f in files if f.is_file()]
-    items = []
-    for f in files:
-        for row in _jsonl(f):
-            q = row["question"]
-            items.append(_item("arc", q["stem"], [c["text"] for c in q["choices"]]))
-    return items, files
-
-
-def _hellaswag(folder: Path) -> tuple[list[Item], list[str]]:
-    files = sorted(f for f in folder.glob("*.jsonl") if "train" not in f.name.lower())
-    return [_item("hellaswag", row["ctx"]) for f in files for row in _jsonl(f)], files
-
-
-def _truthfulqa(folder: Path) -> tuple[list[Item], list[str]]:
-    files = sorted(folder.glob("*.json"))
-    items = []
-    for f in files:
-        items += [_item("truthfulqa", row["question"])
-                  for row in json.loads(f.read_text(encoding="utf-8"))]
-    return items, files
-
-
-def _jsonl(path: Path):
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
-
-
-READERS = {"mmlu": _mmlu, "arc": _arc, "hellaswag": _hellaswag, "truthfulqa": _truthfulqa}
-
-
 def load_benchmarks(data_dir: Path) -> dict[str, tuple[list[Item], list[str]]]:
-    """benchmark -> (items, file names); absent benchmarks map to ([], [])."""
+    """task -> (items, file names) for every leaderboard task, read by the ``--data-dir``
+    reader (evaluation/benchmarks.py); absent benchmarks map to ([], [])."""
     if not data_dir.is_dir():
         raise ContaminationError(f"benchmark folder not found: {data_dir} (--data-dir)")
     found = {}
-    for name, reader in READERS.items():
-        try:
-            items, files = reader(data_dir / name)
-        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ContaminationError(
-                f"{data_dir / name}: cannot read the {name} files ({type(exc).__name__}: {exc}); "
-                "see `a3duck eval --help` for the expected layout") from None
-        found[name] = (items, [f.name for f in files])
+    for name, spec in LEADERBOARD_TASKS.items():
+        docs, files = question_docs(data_dir, name)
+        found[name] = ([_item(name, *spec.question(d)) for d in docs], files)
     if not any(items for items, _ in found.values()):
         raise ContaminationError(
-            f"{data_dir}: no benchmark files found; expected some of mmlu/test|val/*.csv, "
-            "arc/ARC-Challenge-Test|Dev.jsonl, hellaswag/*.jsonl, truthfulqa/*.json")
+            f"{data_dir}: no benchmark files found; expected some of {LAYOUT}")
     return found
 
 
@@ -286,46 +243,15 @@ def write_filtered(rows: list, flagged: set[int], texts, path: Path) -> int:
 
 
 def format_table(report: dict) -> str:
-    lines = [f"{'benchmark':<12}{'questions':>10}{'exact':>7}{'near':>6}  files",
-             "-" * 50]
+    lines = [f"{'benchmark':<16}{'questions':>10}{'exact':>7}{'near':>6}  files",
+             "-" * 54]
     for name, b in report["benchmarks"].items():
         if b["status"] == "missing":
-            lines.append(f"{name:<12}{'missing':>10}")
+            lines.append(f"{name:<16}{'missing':>10}")
             continue
-        lines.append(f"{name:<12}{b['questions']:>10}{b['exact_duplicates']:>7}"
+        lines.append(f"{name:<16}{b['questions']:>10}{b['exact_duplicates']:>7}"
                      f"{b['near_duplicates']:>6}  {', '.join(b['files'][:3])}"
                      + (" ..." if len(b["files"]) > 3 else ""))
     lines.append(f"{report['flagged_training_rows']} of {report['training_rows']} training rows "
                  f"flagged (threshold {report['threshold']}, {report['method']})")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True,
-                        help="training data: .json/.jsonl/.parquet/.csv file or Hub dataset id")
-    parser.add_argument("--data-dir", required=True, type=Path,
-                        help="benchmark files in the `a3duck eval --data-dir` layout "
-                             "(mmlu/, arc/, hellaswag/, truthfulqa/)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="near-duplicate threshold: fraction of a benchmark item's character "
-                             f"{SHINGLE}-grams found in a training prompt (default "
-                             f"{DEFAULT_THRESHOLD})")
-    parser.add_argument("--output", type=Path,
-                        help="write the JSON report here (for the model card)")
-    parser.add_argument("--write-filtered", type=Path, metavar="FILE",
-                        help="write the training rows without flagged or invalid rows "
-                             "(.jsonl or .json)")
-
-
-def run(args) -> int:
-    report, rows, texts, flagged = check(args.data, args.data_dir, args.threshold)
-    print(format_table(report))
-    if args.output:
-        atomic_write_text(args.output, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        print(f"report: {args.output}")
-    if args.write_filtered:
-        kept = write_filtered(rows, flagged, texts, args.write_filtered)
-        print(f"filtered data: {args.write_filtered} ({kept} rows)")
-    return 0

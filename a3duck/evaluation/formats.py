@@ -30,20 +30,6 @@ from a3duck.evaluation.leaderboard import (
 
 __all__ = ["LEADERBOARD_TASKS", "TaskSpec", "build_mc_prompt", "lm_eval_task"]
 
-# One valid row per task: lm-eval builds a Task only over a non-empty dataset with the right
-# features; the prompt of any other doc comes from the same Task's methods.
-_PLACEHOLDER = {
-    "mmlu": {"question": "1+1=?", "subject": "abstract_algebra", "choices": ["1", "2", "3", "4"],
-             "answer": 1},
-    "arc_challenge": {"id": "x", "question": "Which is a colour?",
-                      "choices": {"text": ["red", "dog"], "label": ["A", "B"]}, "answerKey": "A"},
-    "hellaswag": {"ind": 0, "activity_label": "Cooking", "ctx_a": "A man cooks.", "ctx_b": "he",
-                  "ctx": "A man cooks. he", "endings": ["eats.", "runs.", "sits.", "jumps."],
-                  "source_id": "x", "split": "val", "split_type": "indomain", "label": "0"},
-    "truthfulqa_mc2": {"question": "Is the sky blue?",
-                       "mc1_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]},
-                       "mc2_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]}},
-}
 _SPLITS = ("train", "validation", "test", "dev")
 
 
@@ -61,7 +47,9 @@ def lm_eval_task(task: str, subject: str | None = None):
         raise ValueError(f"unknown task {task!r}; known: {', '.join(LEADERBOARD_TASKS)}")
     if (task == "mmlu") != (subject is not None):
         raise ValueError("an MMLU doc needs its 'subject'; other tasks take none")
-    row = dict(_PLACEHOLDER[task], **({"subject": subject} if subject else {}))
+    # lm-eval builds a Task only over a non-empty dataset with the right features: one valid
+    # row (the table's placeholder); the prompt of any other doc comes from the same Task.
+    row = dict(LEADERBOARD_TASKS[task].placeholder, **({"subject": subject} if subject else {}))
     local = LocalTask(bench=task, subject=subject, data_files={})
     folder = _workdir() / local.name
     data = write_rows(folder / "data.jsonl", [row])
@@ -83,6 +71,8 @@ def _processed(task_obj, doc: dict) -> dict:
 def build_mc_prompt(task: str, shots: list[dict], doc: dict) -> tuple[str, list[str]]:
     """(context, continuations) exactly as lm-eval's ``fewshot_context``/``construct_requests``
     build them for ``doc`` with the few-shot examples ``shots`` in the given order."""
+    # lm-eval internals (Task.build_qa_turn, fewshot_cfg, resolve_field, messages_to_text):
+    # pinned to the tested lm-eval in pyproject.toml; raise the pin only when tests pass.
     from lm_eval.api.utils import Message, messages_to_text
 
     t = lm_eval_task(task, doc.get("subject") if task == "mmlu" else None)

@@ -9,37 +9,114 @@ converted to the Hub dataset format that lm-eval's task consumes. Nothing here l
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from a3duck.files import atomic_write, atomic_write_text
+
 LOCAL_PREFIX = "a3duck_"
 FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed (simple_evaluate), kept explicit
 
 
+def _mmlu_gold(doc: dict) -> list[int]:
+    return [int(doc["answer"])]
+
+
+def _arc_gold(doc: dict) -> list[int]:
+    return [list(doc["choices"]["label"]).index(doc["answerKey"])]
+
+
+def _hellaswag_gold(doc: dict) -> list[int]:
+    return [int(doc["label"])]
+
+
+def _truthfulqa_gold(doc: dict) -> list[int]:
+    return [i for i, v in enumerate(doc["mc2_targets"]["labels"]) if int(v) == 1]
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """How the Hub's ``model-index`` names the leaderboard's dataset of a task."""
+
+    name: str  # shown name, e.g. "AI2 Reasoning Challenge"
+    type: str  # dataset id, e.g. "ai2_arc"
+    config: str | None
+    split: str
+
+
 @dataclass(frozen=True)
 class TaskSpec:
-    """One leaderboard column: how lm-eval names and scores it."""
+    """One leaderboard column: everything a3duck knows about it, read by eval, the card, the
+    Space, the benchmark reader, contamination and bench/ alike.
+
+    Docs are in the Hub dataset format lm-eval's task consumes (``fields`` lists what a doc
+    needs; ``placeholder`` is one valid doc); ``gold`` gives the correct choice index (indices,
+    for TruthfulQA's true answers) and ``question`` the item as the model sees it (question
+    text, answer options or None) for the contamination check.
+    """
 
     name: str  # the a3duck / eval_results.json name
-    title: str  # table header
+    title: str  # short table header ("ARC")
+    long_title: str  # card and Space ("ARC-Challenge")
     lm_eval_task: str  # lm-eval task; for mmlu the subject tasks are ``mmlu_<subject>``
     num_fewshot: int
     metric: str  # the lm-eval metric key reported (mc2 is key ``acc`` of truthfulqa_mc2)
+    leaderboard_metric: str  # the leaderboard's name of that score (acc, acc_norm, mc2)
+    metric_name: str  # spelled out, for the card's model-index
     yaml_relpath: str  # lm-eval's own task YAML, relative to lm_eval/tasks
+    hub: HubDataset
+    data_folder: str  # sub-folder of ``--data-dir`` (evaluation/benchmarks.py reads it)
+    fields: tuple[str, ...]
+    placeholder: dict = field(hash=False, compare=False)
+    gold: Callable[[dict], list[int]] = field(hash=False, compare=False)
+    question: Callable[[dict], tuple[str, list[str] | None]] = field(hash=False, compare=False)
 
 
-LEADERBOARD_TASKS: dict[str, TaskSpec] = {
-    "arc_challenge": TaskSpec("arc_challenge", "ARC", "arc_challenge", 25, "acc_norm",
-                              "arc/arc_challenge.yaml"),
-    "hellaswag": TaskSpec("hellaswag", "HellaSwag", "hellaswag", 10, "acc_norm",
-                          "hellaswag/hellaswag.yaml"),
-    "mmlu": TaskSpec("mmlu", "MMLU", "mmlu", 5, "acc", "mmlu/default/mmlu_{subject}.yaml"),
-    "truthfulqa_mc2": TaskSpec("truthfulqa_mc2", "TruthfulQA", "truthfulqa_mc2", 0, "acc",
-                               "truthfulqa/truthfulqa_mc2.yaml"),
-}
-TASK_ORDER = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2")  # leaderboard column order
+LEADERBOARD_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
+    TaskSpec(
+        "arc_challenge", "ARC", "ARC-Challenge", "arc_challenge", 25, "acc_norm", "acc_norm",
+        "normalized accuracy", "arc/arc_challenge.yaml",
+        HubDataset("AI2 Reasoning Challenge", "ai2_arc", "ARC-Challenge", "test"), "arc",
+        ("question", "choices", "answerKey"),
+        {"id": "x", "question": "Which is a colour?",
+         "choices": {"text": ["red", "dog"], "label": ["A", "B"]}, "answerKey": "A"},
+        _arc_gold, lambda d: (d["question"], list(d["choices"]["text"]))),
+    TaskSpec(
+        "hellaswag", "HellaSwag", "HellaSwag", "hellaswag", 10, "acc_norm", "acc_norm",
+        "normalized accuracy", "hellaswag/hellaswag.yaml",
+        HubDataset("HellaSwag", "hellaswag", None, "validation"), "hellaswag",
+        ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+        {"ind": 0, "activity_label": "Cooking", "ctx_a": "A man cooks.", "ctx_b": "he",
+         "ctx": "A man cooks. he", "endings": ["eats.", "runs.", "sits.", "jumps."],
+         "source_id": "x", "split": "val", "split_type": "indomain", "label": "0"},
+        _hellaswag_gold, lambda d: (d.get("ctx") or f"{d['ctx_a']} {d['ctx_b']}", None)),
+    TaskSpec(
+        "mmlu", "MMLU", "MMLU", "mmlu", 5, "acc", "acc", "accuracy",
+        "mmlu/default/mmlu_{subject}.yaml", HubDataset("MMLU", "cais/mmlu", "all", "test"), "mmlu",
+        ("question", "subject", "choices", "answer"),
+        {"question": "1+1=?", "subject": "abstract_algebra", "choices": ["1", "2", "3", "4"],
+         "answer": 1},
+        _mmlu_gold, lambda d: (d["question"], list(d["choices"]))),
+    TaskSpec(
+        "truthfulqa_mc2", "TruthfulQA", "TruthfulQA (mc2)", "truthfulqa_mc2", 0, "acc", "mc2",
+        "mc2", "truthfulqa/truthfulqa_mc2.yaml",
+        HubDataset("TruthfulQA", "truthful_qa", "multiple_choice", "validation"), "truthfulqa",
+        ("question", "mc2_targets"),
+        {"question": "Is the sky blue?", "mc1_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]},
+         "mc2_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]}},
+        _truthfulqa_gold, lambda d: (d["question"], None)),
+)}
+TASK_ORDER = tuple(LEADERBOARD_TASKS)  # leaderboard column order = the order of the table
+
+
+def task_named(name: str) -> TaskSpec | None:
+    """The task called ``name`` or stored under ``--data-dir`` folder ``name`` (older
+    contamination reports used the folder names); None if there is none."""
+    return LEADERBOARD_TASKS.get(name) or next(
+        (t for t in LEADERBOARD_TASKS.values() if t.data_folder == name), None)
 
 
 def lm_eval_tasks_dir() -> Path:
@@ -104,23 +181,18 @@ def task_config(task: LocalTask) -> dict:
 
 def write_task_yaml(folder: Path, task: LocalTask) -> Path:
     """Write ``task``'s config as ``folder/<name>.yaml`` (lm-eval include_path layout)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{task.name}.yaml"
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(task_config(task), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(folder / f"{task.name}.yaml",
+                             yaml.safe_dump(task_config(task), sort_keys=False))
 
 
 def write_rows(path: Path, rows: list[dict]) -> str:
     """Write rows as JSON lines (the ``json`` dataset builder reads them); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return str(path)
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    return str(atomic_write(path, write))
 
 
 def task_manager(folder: Path):

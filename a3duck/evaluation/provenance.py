@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -24,13 +26,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def benchmark_folder(bench: str) -> str:
-    """The ``--data-dir`` sub-folder of a benchmark (mmlu, arc, hellaswag, truthfulqa)."""
-    return bench.split("_")[0]
-
-
 def local_source(data_dir: Path, bench: str) -> dict:
-    folder = Path(data_dir) / benchmark_folder(bench)
+    folder = Path(data_dir) / LEADERBOARD_TASKS[bench].data_folder
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     return {"kind": "local",
             "files": {p.relative_to(data_dir).as_posix(): _sha256(p) for p in files}}

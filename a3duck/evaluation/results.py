@@ -2,8 +2,8 @@
 
 Row schema (values are fractions in [0, 1]):
 ``{model: "base"|"adapter", task, metric, value, stderr, num_fewshot, n_docs, limited}`` with
-``task`` one of mmlu, arc_challenge, hellaswag, truthfulqa_mc2, plus ``average`` per model when
-all four ran. MMLU is the PLAIN mean over subjects (the Open LLM Leaderboard v1 figure); the
+``task`` a name of the task table (evaluation/leaderboard.py), plus ``average`` per model when
+every task of the table ran. MMLU is the PLAIN mean over subjects (the Open LLM Leaderboard v1 figure); the
 size-weighted mean that lm-eval's ``mmlu`` group reports is kept in ``details``.
 """
 
@@ -96,13 +96,10 @@ def _dist_version(name: str) -> str | None:
 
 
 def write_results(path: Path, document: dict) -> Path:
-    """Write ``document`` as JSON atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write ``document`` as JSON, atomically."""
+    from a3duck.files import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def format_table(rows: list[dict], missing: dict[str, str] | None = None) -> str:

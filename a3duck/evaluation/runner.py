@@ -53,7 +53,7 @@ class Plan:
 
 
 def parse_tasks(spec: str | list[str] | None) -> list[str]:
-    """Benchmarks to run, in leaderboard order; None/'all' means all four."""
+    """Benchmarks to run, in leaderboard order; None/'all' means every task of the table."""
     if spec is None or spec == "all":
         return list(TASK_ORDER)
     names = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t.strip()]
@@ -92,20 +92,23 @@ def plan(benches: list[str], data_dir: Path | None, work: Path) -> Plan:
 
 
 def lm_class(backend: str):
-    """The lm-eval model class for ``backend``; 'a3duck' falls back to 'hf' (with a warning)
-    while the fast backend is not available."""
+    """The lm-eval model class for ``backend``. When the a3duck backend cannot be used (it
+    overrides a private lm-eval method: see pyproject.toml's lm-eval pin), evaluation stops and
+    says so; lm-eval's own ``hf`` backend is used only when asked for (``--backend hf``)."""
     from lm_eval.api.registry import get_model
 
     if backend not in BACKENDS:
         raise EvalError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if backend == "a3duck":
-        try:
-            import a3duck.evaluation.fast_backend  # noqa: F401  (registers "a3duck")
+    if backend == "hf":
+        return get_model("hf")
+    try:
+        import a3duck.evaluation.fast_backend  # noqa: F401  (registers "a3duck")
 
-            return get_model("a3duck")
-        except (ImportError, KeyError, ValueError) as exc:
-            log.warning("the a3duck backend is not available (%s); using lm-eval's hf", exc)
-    return get_model("hf")
+        return get_model("a3duck")
+    except (ImportError, KeyError, ValueError) as exc:
+        raise EvalError(f"the a3duck evaluation backend cannot be used with this lm-eval "
+                        f"({type(exc).__name__}: {exc}); pass --backend hf to evaluate with "
+                        "lm-eval's own (slower) hf backend") from None
 
 
 def evaluate(lm, p: Plan, limit: int | None) -> dict:

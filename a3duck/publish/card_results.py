@@ -4,44 +4,22 @@ numbers were obtained (provenance, shown under the table), the model-index entri
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
-from a3duck.errors import A3DuckError
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
+from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
+from a3duck.files import scrub_local_paths
+from a3duck.publish import CardError
+from a3duck.publish.artifacts import read_json
 
 log = logging.getLogger(__name__)
 
-
-class CardError(A3DuckError):
-    """The card cannot be rendered from these artifacts; the message says what to fix."""
-
-
-# Leaderboard (v1) facts per task: how the Hub's model-index names the dataset and metric.
-TASKS: dict[str, dict[str, Any]] = {
-    "arc_challenge": {"title": "ARC-Challenge", "hub_name": "AI2 Reasoning Challenge",
-                      "type": "ai2_arc", "config": "ARC-Challenge", "split": "test", "shots": 25,
-                      "metric": "acc_norm", "metric_name": "normalized accuracy"},
-    "hellaswag": {"title": "HellaSwag", "hub_name": "HellaSwag", "type": "hellaswag",
-                  "config": None, "split": "validation", "shots": 10, "metric": "acc_norm",
-                  "metric_name": "normalized accuracy"},
-    "mmlu": {"title": "MMLU", "hub_name": "MMLU", "type": "cais/mmlu", "config": "all",
-             "split": "test", "shots": 5, "metric": "acc", "metric_name": "accuracy"},
-    "truthfulqa_mc2": {"title": "TruthfulQA (mc2)", "hub_name": "TruthfulQA",
-                       "type": "truthful_qa", "config": "multiple_choice", "split": "validation",
-                       "shots": 0, "metric": "mc2", "metric_name": "mc2"},
-}
-TASK_ORDER = ("arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "average")
+TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
+_TASKS_WORD = ("one", "two", "three", "four", "five", "six", "seven", "eight")[
+    len(LEADERBOARD_ORDER) - 1]  # "mean of the four"
 EVAL_RESULTS_FILE = "a3duck.yaml"  # in huggingface_hub's EVAL_RESULTS_FOLDER (.eval_results)
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{path} is not valid JSON ({exc})") from None
 
 
 def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
@@ -85,7 +63,12 @@ def _local_run(data: dict) -> bool:
 
 def _scrub(text) -> str:
     """Notes may name files on the evaluating machine: keep only their base names."""
-    return re.sub(r"(?:~|/)[^\s'\",;]*/([^/\s'\",;]+)", r"\1", str(text))
+    return scrub_local_paths(str(text))[0]
+
+
+def long_title(name: str) -> str:
+    spec = task_named(name)
+    return spec.long_title if spec else name
 
 
 def _pct(value) -> str:
@@ -108,10 +91,11 @@ def eval_table(data: dict | None) -> dict[str, Any] | None:
         delta = (f"{100 * (adapter['value'] - base['value']):+.2f}"
                  if base and adapter else "–")
         any_row = adapter or base
-        rows.append({"task": TASKS.get(task, {}).get("title", "Average"), "base": cells[0],
+        spec = LEADERBOARD_TASKS.get(task)
+        rows.append({"task": spec.long_title if spec else "Average", "base": cells[0],
                      "adapter": cells[1], "delta": delta, "partial": limited,
                      "shots": dash(any_row.get("num_fewshot")) if task != "average" else "–",
-                     "metric": TASKS[task]["metric"] if task in TASKS else "mean of the four",
+                     "metric": spec.leaderboard_metric if spec else f"mean of the {_TASKS_WORD}",
                      "n_docs": dash(any_row.get("n_docs"))})
     settings = data.get("settings") or {}
     return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
@@ -135,10 +119,10 @@ def provenance_lines(rows: list[dict]) -> list[str]:
     seen = set()
     for row in shown:
         task, prov = row["task"], row["provenance"]
-        if task in seen or task not in TASKS:
+        if task in seen or task not in LEADERBOARD_TASKS:
             continue
         seen.add(task)
-        lines.append(f"{TASKS[task]['title']}: {prov['n_docs']:,} documents"
+        lines.append(f"{long_title(task)}: {prov['n_docs']:,} documents"
                      f"{' (partial)' if prov.get('partial') else ''}; {_source(prov['data'])}")
     return lines
 
@@ -170,7 +154,7 @@ def _published_rows(data: dict | None):
     """The adapter's rows that may be published as leaderboard results: full runs (no
     ``--limit``, no missing subjects) on the leaderboard's own (Hub) datasets."""
     for row in (data or {}).get("results", []):
-        spec = TASKS.get(row["task"])
+        spec = LEADERBOARD_TASKS.get(row["task"])
         if row["model"] == "adapter" and spec and not row.get("limited") and not _local_run(data):
             yield row, spec
 
@@ -181,13 +165,13 @@ def model_index_results(data: dict | None) -> list:
 
     results = []
     for row, spec in _published_rows(data):
-        shots = row.get("num_fewshot", spec["shots"])
+        shots, hub = row.get("num_fewshot", spec.num_fewshot), spec.hub
         results.append(EvalResult(
             task_type="text-generation", task_name="Text Generation",
-            dataset_type=spec["type"], dataset_name=f"{spec['hub_name']} ({shots}-Shot)",
-            dataset_config=spec["config"], dataset_split=row.get("split", spec["split"]),
-            dataset_args={"num_few_shot": shots}, metric_type=spec["metric"],
-            metric_name=spec["metric_name"], metric_value=round(100 * row["value"], 2),
+            dataset_type=hub.type, dataset_name=f"{hub.name} ({shots}-Shot)",
+            dataset_config=hub.config, dataset_split=row.get("split", hub.split),
+            dataset_args={"num_few_shot": shots}, metric_type=spec.leaderboard_metric,
+            metric_name=spec.metric_name, metric_value=round(100 * row["value"], 2),
         ))
     return results
 
@@ -204,10 +188,10 @@ def hub_eval_entries(data: dict | None) -> list:
         if source.get("kind") != "hub":
             continue
         entries.append(EvalResultEntry(
-            dataset_id=source["dataset"], task_id=spec["config"] or row["task"],
+            dataset_id=source["dataset"], task_id=spec.hub.config or row["task"],
             value=round(100 * row["value"], 2), dataset_revision=source.get("revision"),
             date=prov.get("date"),
-            notes=(f"{row.get('num_fewshot', spec['shots'])}-shot {spec['metric']}, "
+            notes=(f"{row.get('num_fewshot', spec.num_fewshot)}-shot {spec.leaderboard_metric}, "
                    f"lm-eval {prov.get('lm_eval_version')}, a3duck backend "
                    f"{prov.get('backend')}, {prov.get('dtype')}")))
     return entries
@@ -219,7 +203,7 @@ def write_hub_eval_results(folder: Path, data: dict | None) -> Path | None:
     from huggingface_hub import eval_result_entries_to_yaml
     from huggingface_hub.constants import EVAL_RESULTS_FOLDER
 
-    from a3duck.config import atomic_write_text
+    from a3duck.files import atomic_write_text
 
     entries = hub_eval_entries(data)
     if not entries:

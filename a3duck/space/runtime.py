@@ -1,9 +1,11 @@
-"""The model behind the Space: configuration, one load per process, the adapter on/off gate.
+"""The model behind the Space: configuration, one load per process, adapter selection.
 
-:class:`Runtime` owns the one model in memory. Requests that want the adapter on and requests
-that want it off (PEFT's ``disable_adapter()``) must not overlap, so they pass through an
-:class:`AdapterGate`: any number of requests of the same mode run together, and the mode only
-switches when the running ones have finished.
+:class:`Runtime` owns the one base model in memory with every served IA3 adapter attached side
+by side (:class:`a3duck.multi_adapter.MultiAdapterModel`): a request names its adapter (or
+``base``) and nothing is switched on or off, so requests for different adapters never wait for
+each other. Generation goes through :class:`a3duck.space.scheduler.Scheduler`, which decodes
+concurrent requests together in mixed-adapter batches. With ``--merge`` the one adapter is
+folded into the weights instead (faster, but no base and no other adapters).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck.errors import A3DuckError
+from a3duck.files import public_name
+from a3duck.multi_adapter import BASE
+from a3duck.publish import DEFAULT_REPO_ID
 
 log = logging.getLogger(__name__)
 
 SPACE_BASE_MODEL = "meta-llama/Llama-2-13b-hf"
-SPACE_ADAPTER = "DopeorNope/A3_duck"
+SPACE_ADAPTER = DEFAULT_REPO_ID  # the published adapter
+# Written next to app.py by `a3duck space push`: which base and adapters the Space serves.
+SPACE_CONFIG_FILE = "a3duck_space.yaml"
 
 
 def on_gpu_space() -> bool:
@@ -35,7 +42,7 @@ class ServeConfig:
     """What to serve and how; resolved from flags, then environment, then defaults."""
 
     base_model: str | None = None  # None: adapter's recorded base, else the embedded SmolLM2
-    adapter: str | None = None  # None / "none": the base model alone
+    adapter: str | None = None  # None / "none": the base alone; a comma list: a zoo (zoo.py)
     revision: str | None = None  # adapter revision on the Hub
     device: str = "auto"
     dtype: str = "auto"  # auto | bf16 | fp32
@@ -43,19 +50,23 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     queue_size: int = 64  # visitors waiting beyond this are told to retry
-    concurrency: int = 2  # generations running at once
+    concurrency: int = 8  # requests served at once (decoded together in mixed batches)
     share: bool = False
+    mcp: bool = False  # also serve the endpoints as MCP tools (Gradio's mcp_server=True)
 
     @classmethod
-    def resolve(cls, **flags) -> ServeConfig:
-        """Flags (None = not given) override environment, which overrides defaults."""
+    def resolve(cls, config_file: Path | None = None, **flags) -> ServeConfig:
+        """Flags (None = not given) override environment, which overrides the Space's config
+        file (``config_file``, if it exists), which overrides defaults."""
         env = {
             "base_model": os.environ.get("A3DUCK_BASE_MODEL"),
             "adapter": os.environ.get("A3DUCK_ADAPTER"),
             "port": os.environ.get("GRADIO_SERVER_PORT"),
             "host": os.environ.get("GRADIO_SERVER_NAME"),
+            "mcp": os.environ.get("A3DUCK_MCP", "").lower() in ("1", "true", "yes") or None,
         }
-        merged = {k: v for k, v in env.items() if v}
+        merged = read_space_config(config_file) if config_file else {}
+        merged.update({k: v for k, v in env.items() if v})
         merged.update({k: v for k, v in flags.items() if v is not None})
         if "base_model" not in merged and "adapter" not in merged and on_gpu_space():
             merged.update(base_model=SPACE_BASE_MODEL, adapter=SPACE_ADAPTER)
@@ -70,52 +81,22 @@ class ServeConfig:
         return cls(**merged)
 
 
-class AdapterGate:
-    """Lets requests run with the adapter on or off without racing on the toggle."""
+def read_space_config(path: Path) -> dict:
+    """ServeConfig fields from a Space's config file (absent file: none). The file lists
+    ``adapters``; this app serves the first one."""
+    import yaml
 
-    def __init__(self, model):
-        self._model = model
-        self._cond = threading.Condition()
-        self._adapter_on = True
-        self._active = 0
-        self._waiting = {True: 0, False: 0}
-        self._disabled: contextlib.ExitStack | None = None
-
-    @property
-    def adapter_on(self) -> bool:
-        return self._adapter_on
-
-    @contextlib.contextmanager
-    def use(self, adapter_on: bool):
-        """Hold the model in the requested mode for the duration of the block."""
-        with self._cond:
-            self._waiting[adapter_on] += 1
-            # Join the running mode only if nobody waits for the other one (no starvation).
-            while not (self._active == 0 or (self._adapter_on == adapter_on
-                                              and not self._waiting[not adapter_on])):
-                self._cond.wait()
-            self._waiting[adapter_on] -= 1
-            if adapter_on != self._adapter_on:
-                self._switch(adapter_on)
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._active -= 1
-                # Back to the default (adapter on) when idle: no PEFT context is left open.
-                if not self._active and not self._adapter_on and not self._waiting[False]:
-                    self._switch(True)
-                self._cond.notify_all()
-
-    def _switch(self, adapter_on: bool) -> None:
-        if adapter_on:
-            self._disabled.close()  # leaves PEFT's disable_adapter() context
-            self._disabled = None
-        else:
-            self._disabled = contextlib.ExitStack()
-            self._disabled.enter_context(self._model.disable_adapter())
-        self._adapter_on = adapter_on
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    adapters = [a for a in data.get("adapters") or [] if a]
+    if len(adapters) > 1:
+        log.warning("%s lists %d adapters; this version serves the first, %s",
+                    path.name, len(adapters), adapters[0])
+    out = {"base_model": data.get("base_model"), "revision": data.get("revision"),
+           "adapter": adapters[0] if adapters else "none", "mcp": bool(data.get("mcp"))}
+    return {k: v for k, v in out.items() if v}
 
 
 @dataclass
@@ -147,6 +128,8 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     temporary folder (reads only the small adapter file). None without an adapter."""
     if not adapter:
         return None
+    import atexit
+    import shutil
     import tempfile
 
     from a3duck.inspect import inspect_adapter
@@ -158,6 +141,7 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
         return str(shipped)
     try:
         out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
+        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
         inspect_adapter(folder, out)
     except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
         log.warning("could not draw the IA3 plot: %s", exc)
@@ -165,38 +149,89 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     return str(out / "ia3_heatmap.png")
 
 
-def _is_local(name: str) -> bool:
-    return Path(name).expanduser().exists()
-
-
 class Runtime:
-    """The loaded model, tokenizer and template, shared by every request of the process."""
+    """The loaded model, tokenizer and templates, shared by every request of the process."""
 
-    def __init__(self, model, tokenizer, template, info: ModelInfo):
-        self.model, self.tokenizer, self.template, self.info = model, tokenizer, template, info
+    def __init__(self, multi, tokenizer, template, info: ModelInfo, adapters=()):
+        from a3duck.space.scheduler import Scheduler
+
+        self.multi, self.model = multi, multi.model
+        self.tokenizer, self.template, self.info = tokenizer, template, info
+        self.adapters = list(adapters)  # zoo.AdapterInfo, in the order given
         self.can_toggle = bool(info.adapter) and not info.merged
-        self.gate = AdapterGate(model) if self.can_toggle else None
+        self.scheduler = Scheduler(multi, tokenizer)
         self.last_stats = None
-        self.scorer = None  # the evaluation backend on this model (scoring.scorer), built lazily
+        # the evaluation backend on this model (scoring.scorer), built lazily; it scores with
+        # the adapter that scoring_session makes active on the calling thread
+        self.scorer = None
         self._count_lock = threading.Lock()
         self.running = 0
         self.peak_running = 0
 
+    @property
+    def choices(self) -> list[str]:
+        """The names a visitor may pick: the adapters, then ``base`` (where it can be had)."""
+        if self.info.merged:
+            return [self.info.adapter]
+        return [a.name for a in self.adapters] + [BASE]
+
+    def pick(self, adapter_on: bool | str = True, adapter: str | None = None) -> str:
+        """The name a request runs with: ``adapter`` (or a name passed as ``adapter_on``) if
+        given, else the first adapter; ``adapter_on=False`` (the old API's switch) is the base."""
+        if isinstance(adapter_on, str):
+            adapter_on, adapter = True, adapter_on
+        if not adapter_on or adapter == BASE:
+            if not self.can_toggle and self.info.adapter:
+                raise A3DuckError(self.toggle_explanation())
+            return BASE if not self.info.merged else self.info.adapter
+        if adapter in (None, ""):
+            return self.choices[0]
+        if adapter not in self.choices:
+            raise A3DuckError(f"unknown adapter {adapter!r}: this Space serves "
+                              f"{', '.join(self.choices)}")
+        return adapter
+
+    def internal_name(self, name: str) -> str:
+        return BASE if self.info.merged else name  # merged: the weights hold the adapter
+
+    def template_for(self, name: str):
+        """The instruction template of adapter ``name`` (the first adapter's for the base)."""
+        from a3duck.prompts import get_template
+
+        found = next((a.template for a in self.adapters if a.name == name), None)
+        return get_template(found) if found else self.template
+
     @contextlib.contextmanager
-    def session(self, adapter_on: bool = True):
-        """Run a model call in the requested mode; counts calls in flight (for the load test)."""
-        if not adapter_on and not self.can_toggle:
-            raise A3DuckError(self.toggle_explanation())
-        gate = self.gate.use(adapter_on) if self.gate else contextlib.nullcontext()
-        with gate:
+    def _counted(self):
+        with self._count_lock:
+            self.running += 1
+            self.peak_running = max(self.peak_running, self.running)
+        try:
+            yield
+        finally:
             with self._count_lock:
-                self.running += 1
-                self.peak_running = max(self.peak_running, self.running)
-            try:
-                yield self.model
-            finally:
-                with self._count_lock:
-                    self.running -= 1
+                self.running -= 1
+
+    @contextlib.contextmanager
+    def session(self, adapter_on: bool | str = True, adapter: str | None = None):
+        """A model view with one adapter (or the base) for every row of its calls."""
+        name = self.pick(adapter_on, adapter)
+        with self._counted(), self.multi.select(self.internal_name(name)) as model:
+            yield model
+
+    @contextlib.contextmanager
+    def scoring_session(self, adapter_on: bool | str = True, adapter: str | None = None):
+        """The loaded model itself with one adapter (or the base) active on this thread, for
+        code that calls its submodules directly (the evaluation backend: ``self.scorer``)."""
+        name = self.pick(adapter_on, adapter)
+        with self._counted(), self.multi.active(self.internal_name(name)) as model:
+            yield model
+
+    def stream(self, input_ids, settings, markers, stats, name: str):
+        """Generate through the scheduler (batched with other requests); yields the text."""
+        with self._counted():
+            yield from self.scheduler.stream(input_ids, self.internal_name(name), settings,
+                                             markers, stats)
 
     def toggle_explanation(self) -> str:
         if not self.info.adapter:
@@ -206,61 +241,52 @@ class Runtime:
 
     @classmethod
     def load(cls, config: ServeConfig) -> Runtime:
-        """Load base (+ adapter) once; raises ModelError / A3DuckError with what to fix."""
+        """Load the base once with every adapter; raises ModelError / A3DuckError."""
         from a3duck import models
-        from a3duck.prompts import get_template
-
-        dtype = models.pick_dtype(config.dtype, config.device)
-        device = None if config.device == "auto" else config.device
-        if device is None:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else None
-        model, tokenizer = models.load(config.base_model, config.adapter, dtype=dtype,
-                                       device=device, revision=config.revision)
-        template = get_template(_template_name(config))
-        trainable, total = _adapter_params(model)
-        if config.merge and config.adapter:
-            model = model.merge_and_unload().eval()
-        base = _display_name(getattr(model.config, "name_or_path", None)
-                             or str(config.base_model))
-        info = ModelInfo(
-            base_model=base, adapter=config.adapter and _display_name(config.adapter),
-            revision=config.revision, template=template.name, trainable_params=trainable,
-            total_params=total, dtype=str(dtype).removeprefix("torch."),
-            device=str(next(model.parameters()).device), merged=bool(config.merge and config.adapter),
-            context_window=context_window(model, tokenizer),
-            adapter_local=bool(config.adapter and _is_local(config.adapter)),
-            ia3_plot=ia3_plot(config.adapter, config.revision),
-        )
         from a3duck.generation import stop_criterion
+        from a3duck.prompts import get_template
+        from a3duck.space.zoo import load_zoo
 
-        stop_criterion(tokenizer, tuple(template.stop_markers))  # built once, before visitors
-        log.info("serving %s + %s (%s on %s)", info.base_model, info.adapter, info.dtype,
-                 info.device)
-        return cls(model, tokenizer, template, info)
+        dtype, device = _dtype_and_device(config)
+        multi, tokenizer, adapters = load_zoo(config, dtype, device)
+        template = get_template(adapters[0].template if adapters
+                                else models.adapter_template(None))
+        trainable = adapters[0].params if adapters else 0
+        info = ModelInfo(
+            base_model=public_name(getattr(multi.model.config, "name_or_path", None)
+                                   or str(config.base_model)),
+            adapter=adapters[0].name if adapters else None, revision=config.revision,
+            template=template.name, trainable_params=trainable,
+            total_params=trainable + sum(p.numel() for p in multi.model.parameters()),
+            dtype=str(dtype).removeprefix("torch."), device=str(multi.device),
+            merged=bool(config.merge and adapters),
+            context_window=context_window(multi.model, tokenizer),
+            adapter_local=bool(adapters and adapters[0].local),
+            ia3_plot=adapters[0].ia3_plot if adapters else None,
+        )
+        for name in {a.template for a in adapters} | {template.name}:  # built before visitors
+            stop_criterion(tokenizer, tuple(get_template(name).stop_markers))
+        log.info("serving %s + %s (%s on %s)", info.base_model,
+                 ", ".join(a.name for a in adapters) or "no adapter", info.dtype, info.device)
+        return cls(multi, tokenizer, template, info, adapters)
 
 
-def _template_name(config: ServeConfig) -> str:
-    """The template recorded in the adapter's a3duck_config.yaml (alpaca when absent)."""
-    if not config.adapter:
-        return "alpaca"
-    from a3duck.models import adapter_train_config
+def _dtype_and_device(config: ServeConfig):
+    """(torch dtype, device or None) the Space loads with."""
+    from a3duck import models
+    from a3duck.space.zerogpu import on_zerogpu
 
-    trained = adapter_train_config(config.adapter, config.revision)
-    return trained.prompt_template if trained else "alpaca"
+    # On ZeroGPU no GPU is attached while loading: asking it for bf16 support would
+    # initialise CUDA. Its H200 slices support bf16; the weights go to CUDA now, as ZeroGPU
+    # wants (spaces moves them onto the GPU when a request attaches one).
+    precision = "bf16" if config.dtype == "auto" and on_zerogpu() else config.dtype
+    dtype = models.pick_dtype(precision, config.device)
+    device = None if config.device == "auto" else config.device
+    if device is None:
+        import torch
 
-
-def _adapter_params(model) -> tuple[int, int]:
-    """(adapter parameters, all parameters): the adapter's even when loaded frozen."""
-    total = sum(p.numel() for p in model.parameters())
-    adapter = sum(p.numel() for n, p in model.named_parameters() if "ia3_" in n)
-    return adapter, total
-
-
-def _display_name(adapter: str) -> str:
-    """A Hub id as is; a local folder by its name only (no local paths on screen)."""
-    return Path(adapter).name if _is_local(adapter) else adapter
+        device = "cuda" if torch.cuda.is_available() else None
+    return dtype, device
 
 
 def context_window(model, tokenizer) -> int:

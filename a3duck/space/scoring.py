@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from a3duck.generation import InputError
+from a3duck.errors import InputError
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
-TASK_TITLES = {"mmlu": "MMLU", "arc_challenge": "ARC-Challenge", "hellaswag": "HellaSwag",
-               "truthfulqa_mc2": "TruthfulQA (mc2)"}
-REQUIRED = {"mmlu": ("question", "subject", "choices", "answer"),
-            "arc_challenge": ("question", "choices", "answerKey"),
-            "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
-            "truthfulqa_mc2": ("question", "mc2_targets")}
+# Cost bounds of one few-shot request (each choice is one forward pass over prompt + choice):
+# TruthfulQA's mc2 items have at most 20 answers of under 200 characters; a 25-shot ARC prompt
+# is about 2,500 Llama tokens.
+MAX_CHOICES = 20
+MAX_CHOICE_CHARS = 500
+MAX_PROMPT_TOKENS = 4096
 
 
 @cache
@@ -34,27 +35,27 @@ def load_examples(path: Path = EXAMPLES_FILE) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+# The Space's formats: the leaderboard tasks (in table order) that have bundled examples.
+TASK_TITLES = {name: spec.long_title for name, spec in LEADERBOARD_TASKS.items()
+               if name in load_examples()}
+
+
 def check_doc(task: str, doc, what: str = "doc") -> dict:
     """InputError naming the missing field when ``doc`` is not in ``task``'s format."""
     if not isinstance(doc, dict):
         raise InputError(f"{what} must be a JSON object in the {TASK_TITLES[task]} format")
-    missing = [k for k in REQUIRED[task] if k not in doc]
+    required = LEADERBOARD_TASKS[task].fields
+    missing = [k for k in required if k not in doc]
     if missing:
         raise InputError(f"{what} lacks field(s) {', '.join(missing)} "
-                         f"(a {TASK_TITLES[task]} doc has {', '.join(REQUIRED[task])})")
+                         f"(a {TASK_TITLES[task]} doc has {', '.join(required)})")
     return doc
 
 
 def gold_indices(task: str, doc: dict) -> list[int]:
     """Index (indices, for TruthfulQA's true answers) of the correct choice(s)."""
     try:
-        if task == "mmlu":
-            return [int(doc["answer"])]
-        if task == "arc_challenge":
-            return [list(doc["choices"]["label"]).index(doc["answerKey"])]
-        if task == "hellaswag":
-            return [int(doc["label"])]
-        return [i for i, v in enumerate(doc["mc2_targets"]["labels"]) if int(v) == 1]
+        return LEADERBOARD_TASKS[task].gold(doc)
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(f"cannot find the correct answer of this {TASK_TITLES[task]} doc: "
                          f"{type(exc).__name__} {exc}") from None
@@ -108,9 +109,7 @@ class ChoiceScores:
 
     @property
     def metric(self) -> str:
-        from a3duck.evaluation.formats import LEADERBOARD_TASKS
-
-        return "mc2" if self.task == "truthfulqa_mc2" else LEADERBOARD_TASKS[self.task].metric
+        return LEADERBOARD_TASKS[self.task].leaderboard_metric
 
     @property
     def probabilities(self) -> list[float]:
@@ -137,7 +136,7 @@ class ChoiceScores:
     @property
     def mc2(self) -> float | None:
         """TruthfulQA mc2: probability mass of the true answers (None for other tasks)."""
-        if self.task != "truthfulqa_mc2":
+        if self.metric != "mc2":
             return None
         p = self.probabilities
         return sum(p[i] for i in self.gold)
@@ -153,12 +152,28 @@ def _softmax(values: list[float]) -> list[float]:
     return [w / sum(weights) for w in weights]
 
 
+def check_cost(tokenizer, context: str, continuations: list[str] = ()) -> None:
+    """InputError naming the limit when a request would cost more than one Space request may."""
+    if len(continuations) > MAX_CHOICES:
+        raise InputError(f"{len(continuations)} choices: at most {MAX_CHOICES} are scored "
+                         "per request (MAX_CHOICES)")
+    longest = max((len(c) for c in continuations), default=0)
+    if longest > MAX_CHOICE_CHARS:
+        raise InputError(f"a choice has {longest:,} characters: at most {MAX_CHOICE_CHARS} per "
+                         "choice (MAX_CHOICE_CHARS)")
+    n_tokens = len(tokenizer(context)["input_ids"])
+    if n_tokens > MAX_PROMPT_TOKENS:
+        raise InputError(f"the few-shot prompt is {n_tokens:,} tokens: at most "
+                         f"{MAX_PROMPT_TOKENS:,} (MAX_PROMPT_TOKENS); use fewer or shorter shots")
+
+
 def score_item(runtime, task: str, shots: list, doc: dict, adapter_on: bool = True
                ) -> ChoiceScores:
-    """Build the prompt and score every choice with the loaded model."""
+    """Build the prompt and score every choice with the loaded model (within the cost bounds)."""
     context, continuations = build_prompt(task, shots, doc)
-    with runtime.session(adapter_on) as model:
-        if runtime.scorer is None:  # built on first use; it wraps the same model object
+    check_cost(runtime.tokenizer, context, continuations)
+    with runtime.scoring_session(adapter_on) as model:
+        if runtime.scorer is None:  # built on first use; the adapter is chosen per call
             runtime.scorer = scorer(model, runtime.tokenizer, runtime.info.context_window)
         lls = loglikelihoods(runtime.scorer, context, continuations)
     return ChoiceScores(task, context, continuations, lls, gold_indices(task, doc))

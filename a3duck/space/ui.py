@@ -1,22 +1,24 @@
-"""The Gradio Space (chat, few-shot prompts, base vs adapter, about) and `a3duck serve`.
+"""The Gradio Space (chat, few-shot prompts, compare adapters, about) and `a3duck serve`.
 
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
-queue. ``app.py`` at the repository root is the Space's entry point and calls :func:`main`.
+queue. ``app.py`` at the repository root is the Space's entry point; its flags (and those of
+`a3duck serve`) are in :mod:`a3duck.commands.serve`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
+    STOP_AT,
     about_markdown,
     chat_handler,
     compare_handler,
+    compare_order,
     fewshot_handlers,
     item_json,
 )
@@ -42,11 +44,21 @@ def _sliders(gr, max_new_tokens=256, temperature=0.7):
     ]
 
 
+def adapter_inputs(gr, rt: Runtime, elem_id: str, render_switch: bool = True):
+    """The adapter picker (exactly the loaded names; no free text) and, hidden, the old API's
+    "adapter on" switch (False = base), kept so that old clients still work."""
+    switch = gr.Checkbox(value=True, label="Adapter on", visible=False, render=render_switch)
+    picker = gr.Dropdown(rt.choices, value=rt.choices[0], label="Adapter",
+                         allow_custom_value=False, interactive=len(rt.choices) > 1,
+                         info=None if rt.can_toggle or not rt.info.adapter
+                         else rt.toggle_explanation(), elem_id=elem_id)
+    return switch, picker
+
+
 def _chat_tab(gr, rt: Runtime):
     status = gr.Markdown("", elem_id="chat-status", render=False)
-    inputs = _sliders(gr) + [gr.Checkbox(value=True, label="Adapter on", render=False,
-                                         interactive=rt.can_toggle,
-                                         info=None if rt.can_toggle else rt.toggle_explanation())]
+    switch, picker = adapter_inputs(gr, rt, "chat-adapter", render_switch=False)
+    inputs = _sliders(gr) + [switch, picker]
     gr.ChatInterface(
         chat_handler(rt), additional_inputs=inputs, additional_outputs=[status],
         additional_inputs_accordion=gr.Accordion("Generation settings", open=False,
@@ -66,14 +78,15 @@ def _fewshot_tab(gr, rt: Runtime):
         task = gr.Dropdown(formats, value="arc_challenge", label="Format")
         item = gr.Dropdown([(f"item {i + 1}", i) for i in range(3)], value=0, label="Example")
         k = gr.Slider(0, 5, value=3, step=1, label="k shots (from the bundled examples)")
-        adapter = gr.Checkbox(value=True, label="Adapter on", interactive=rt.can_toggle)
+        adapter = adapter_inputs(gr, rt, "fewshot-adapter")
     item_box = gr.Code(item_json("arc_challenge", 0, 3), language="json", lines=8, max_lines=16,
                         label='Item: {"shots": [...], "doc": {...}} in the benchmark\'s format '
                               "(edit it to write your own k examples)")
     with gr.Row():
         score_btn = gr.Button("Score choices", variant="primary", elem_id="score-btn")
         gen_btn = gr.Button("Generate (free-form)", elem_id="fewshot-gen-btn")
-        stop_at = gr.Radio([("blank line", "\n\n"), ("end of line", "\n")], value="\n\n",
+        stop_at = gr.Radio([("blank line", STOP_AT[0]), ("end of line", STOP_AT[1])],
+                           value=STOP_AT[0],
                            label="Free-form answer stops at")
         max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens (free-form)")
     verdict = gr.Markdown(elem_id="fewshot-verdict")
@@ -89,7 +102,7 @@ def _fewshot_tab(gr, rt: Runtime):
     answer = gr.Textbox(label="Free-form answer", lines=3, elem_id="fewshot-answer")
 
     _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, (score_btn, gen_btn),
-                  (stop_at, max_new), (probs, table, verdict, answer))
+                  (max_new, stop_at), (probs, table, verdict, answer))
 
 
 def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen_inputs,
@@ -114,42 +127,51 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
     gr.on([item.change, k.release], pick, [task, item, k], [item_box, prompt],
           api_visibility="private")
     score_fn, gen_fn = fewshot_handlers(rt)
-    buttons[0].click(score_fn, [task, item_box, adapter], [prompt, probs, table, verdict],
+    buttons[0].click(score_fn, [task, item_box, *adapter], [prompt, probs, table, verdict],
                      api_name="fewshot_score")
-    buttons[1].click(gen_fn, [prompt, *gen_inputs, adapter], answer,
+    max_new, stop_at = gen_inputs  # in the order of the handler's parameters
+    buttons[1].click(gen_fn, [prompt, max_new, stop_at, *adapter], answer,
                      api_name="fewshot_generate")
 
 
 def _compare_tab(gr, rt: Runtime):
     if not rt.can_toggle:
-        gr.Markdown(f"**Base vs adapter is not available here.** {rt.toggle_explanation()}")
-    gr.Markdown("The same prompt answered with the adapter switched on and off (one model in "
-                "memory; PEFT's `disable_adapter()`). Greedy decoding by default so that the "
-                "difference comes from the adapter, not from sampling.")
+        gr.Markdown(f"**Compare is not available here.** {rt.toggle_explanation()}")
+    gr.Markdown("The same prompt answered by the base model and the chosen adapters in **one "
+                "mixed batch** (one model in memory; every row of the batch uses its own IA3 "
+                "vectors). Greedy decoding by default so that differences come from the "
+                "adapters, not from sampling.")
+    order = compare_order(rt)
     with gr.Row():
         instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
                                  value="Give three reasons to learn a second language.")
-        context = gr.Textbox(label="Input (optional context)", lines=3)
+        context = gr.Textbox("", label="Input (optional context)", lines=3)
     with gr.Row():
+        chosen = gr.CheckboxGroup(order, value=order, label="Models", elem_id="cmp-models")
         max_new = gr.Slider(*LIMITS.max_new_tokens, value=128, step=1, label="Max new tokens")
         temperature = gr.Slider(*LIMITS.temperature, value=0.0, step=0.05,
                                 label="Temperature (0 = greedy)")
-        button = gr.Button("Answer with and without the adapter", variant="primary",
+        button = gr.Button("Answer side by side", variant="primary",
                            interactive=rt.can_toggle, elem_id="cmp-btn")
+    boxes = {}
     with gr.Row():
-        on = gr.Textbox(label="Adapter on", lines=10, elem_id="cmp-adapter")
-        off = gr.Textbox(label="Adapter off (base model)", lines=10, elem_id="cmp-base")
+        for i, name in enumerate(order or [rt.choices[0], "base"]):
+            elem = {0: "cmp-adapter", 1: "cmp-base"}.get(i, f"cmp-{i}")
+            boxes[name] = gr.Textbox(label=name if name != "base" else "base (no adapter)",
+                                     lines=10, elem_id=elem)
     status = gr.Markdown(elem_id="cmp-status")
-    button.click(compare_handler(rt), [instruction, context, max_new, temperature],
-                 [on, off, status], api_name="compare")
+    values = list(boxes.values())
+    button.click(compare_handler(rt), [instruction, context, max_new, temperature, chosen],
+                 values[:2] + [status] + values[2:], api_name="compare")
 
 
 def _about_tab(gr, rt: Runtime):
     about = gr.Markdown(about_markdown(rt), elem_id="about")
-    if rt.info.ia3_plot:
-        gr.Image(rt.info.ia3_plot, label="What the adapter learned: mean |scale - 1| of the IA3 "
-                 "vectors per layer and module (a3duck inspect)", interactive=False,
-                 elem_id="ia3-plot")
+    with gr.Row():
+        for i, adapter in enumerate(a for a in rt.adapters if a.ia3_plot):
+            gr.Image(adapter.ia3_plot, label=f"What `{adapter.name}` learned: mean |scale - 1| "
+                     "of the IA3 vectors per layer and module (a3duck inspect)",
+                     interactive=False, elem_id="ia3-plot" if i == 0 else f"ia3-plot-{i}")
     refresh = gr.Button("Refresh", size="sm")
     refresh.click(lambda: about_markdown(rt), None, about, api_visibility="private", queue=False)
     return about
@@ -160,14 +182,16 @@ def build_demo(rt: Runtime):
     import gradio as gr
 
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · adapter "
-                    f"`{rt.info.adapter or 'none'}`" + (" (merged)" if rt.info.merged else ""))
+        names = ", ".join(f"`{a.name}`" for a in rt.adapters) or "`none`"
+        gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · "
+                    f"adapter{'s' if len(rt.adapters) > 1 else ''} {names}"
+                    + (" (merged)" if rt.info.merged else ""))
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 _chat_tab(gr, rt)
             with gr.Tab("Few-shot", id="fewshot"):
                 _fewshot_tab(gr, rt)
-            with gr.Tab("Base vs adapter", id="compare"):
+            with gr.Tab("Compare", id="compare"):
                 _compare_tab(gr, rt)
             with gr.Tab("About", id="about") as about_tab:
                 about = _about_tab(gr, rt)
@@ -176,64 +200,52 @@ def build_demo(rt: Runtime):
     return demo
 
 
-def prepare(config: ServeConfig):
-    """Load the model once and return the queued Blocks (bounded queue, limited concurrency)."""
-    runtime = Runtime.load(config)
+def prepare(config: ServeConfig, banner_on_error: bool = False):
+    """Load the model once and return the queued Blocks (bounded queue, limited concurrency).
+
+    A model the Hub will not give (gated without a token, missing repo) raises ModelError with
+    what to fix; with ``banner_on_error`` (a Space) the page shows that message instead and the
+    runtime is None."""
+    from a3duck.errors import ModelError
+    from a3duck.space.access import access_problem, banner_demo
+
+    try:
+        problem = access_problem(config.base_model, config.adapter, config.revision)
+        if problem:
+            raise ModelError(problem.replace("**", ""))
+        runtime = Runtime.load(config)
+    except ModelError as exc:
+        if not banner_on_error:
+            raise
+        log.error("the Space cannot load its model: %s", exc)
+        return banner_demo(TITLE, problem or str(exc)), None
     demo = build_demo(runtime)
     demo.queue(max_size=config.queue_size, default_concurrency_limit=config.concurrency)
     return demo, runtime
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
-                        "A3DUCK_BASE_MODEL; default: the adapter's recorded base, else "
-                        "meta-llama/Llama-2-13b-hf on a GPU Space, else the embedded SmolLM2)")
-    parser.add_argument("--adapter", help="IA3 adapter: Hub id or local folder, 'none' for the "
-                        "base alone (env A3DUCK_ADAPTER; default DopeorNope/A3_duck on a GPU "
-                        "Space, else none)")
-    parser.add_argument("--revision", help="adapter revision (branch, tag or commit) on the Hub")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp32"], default=None,
-                        help="weights precision (default auto: bf16 on GPUs that support it)")
-    parser.add_argument("--merge", action="store_true", default=None,
-                        help="fold the adapter into the weights for speed (disables base vs "
-                        "adapter)")
-    parser.add_argument("--host", default=None, help="address to listen on (env "
-                        "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    parser.add_argument("--port", type=int, default=None,
-                        help="port (env GRADIO_SERVER_PORT; default 7860)")
-    parser.add_argument("--queue-size", type=int, default=None,
-                        help="visitors that may wait in the queue (default 64)")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="generations that run at once (default 2)")
+def launch(config: ServeConfig, banner_on_error: bool = False) -> None:
+    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare)."""
+    check_port(config.host, config.port)  # before the model loads, not after
+    demo, _ = prepare(config, banner_on_error=banner_on_error)
+    try:
+        demo.launch(server_name=config.host, server_port=config.port, show_error=False,
+                    mcp_server=config.mcp)
+    except OSError:  # taken while the model loaded
+        check_port(config.host, config.port)
+        raise
 
 
-def config_from_args(args) -> ServeConfig:
-    return ServeConfig.resolve(
-        base_model=args.base_model, adapter=args.adapter, revision=args.revision,
-        device=args.device, dtype=args.dtype, merge=args.merge, host=args.host,
-        port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
+def check_port(host: str, port: int) -> None:
+    """ConfigError naming the fix when ``host:port`` cannot be listened on."""
+    import socket
 
+    from a3duck.errors import ConfigError
 
-def run(args) -> int:
-    """`a3duck serve`: load once, then serve until interrupted."""
-    config = config_from_args(args)
-    demo, _ = prepare(config)
-    demo.launch(server_name=config.host, server_port=config.port, show_error=False)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of app.py (a Space, or `python app.py --port 7861` locally)."""
-    parser = argparse.ArgumentParser(prog="app.py", description=TITLE)
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from a3duck.cli import _run
-
-    return _run(_Module, parser.parse_args(argv))
-
-
-class _Module:
-    """Adapter so app.py reports user errors exactly like the `a3duck` CLI."""
-
-    run = staticmethod(run)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): another "
+                          "server probably uses it; pass --port N (or set GRADIO_SERVER_PORT) "
+                          "or stop the other server") from None

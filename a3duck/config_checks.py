@@ -1,0 +1,222 @@
+"""One validation pass over a run's settings: every problem named with its field, at once.
+
+Values are coerced the way a YAML or command-line user means them, driven by the field's type
+annotation (PyYAML reads ``4e-4`` as a string: it is a float here; ``"8"`` from a flag is an int;
+``true``/``no`` are booleans; ``q_proj,v_proj`` is a list). Then the values are checked against
+what a run can use (positive learning rate, batch sizes that divide, a known template and
+scheduler, ...). Nothing here touches a model, data or the file system.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import types
+from collections.abc import Mapping
+from typing import Any, Literal, Union, get_args, get_origin
+
+Problem = tuple[str, str]  # (field, what is wrong)
+
+TRUE = {"true", "yes", "on", "1"}
+FALSE = {"false", "no", "off", "0"}
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda|mps)$")
+MAX_SEED = 2**32 - 1  # numpy's seed range (transformers.set_seed seeds numpy too)
+
+
+def coerce(value: Any, annotation: Any) -> Any:
+    """``value`` converted to ``annotation``; ValueError saying what was expected otherwise."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        for option in args:
+            try:
+                return coerce(value, option)
+            except ValueError:
+                continue
+        raise ValueError(f"expected {describe(annotation)}, got {value!r}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise ValueError(f"expected null, got {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ValueError(f"must be one of {', '.join(map(str, args))}; got {value!r}")
+    if origin is list:
+        return _coerce_list(value, args[0] if args else Any)
+    if origin is dict or annotation is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise ValueError(f"expected a mapping, got {value!r}")
+    scalar = _SCALARS.get(annotation)
+    return value if scalar is None else scalar(value)
+
+
+def _coerce_list(value: Any, item: Any) -> list:
+    if isinstance(value, str):  # "q_proj,v_proj" from a flag or a YAML scalar
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return [coerce(v, item) for v in value]
+    raise ValueError(f"expected a list, got {value!r}")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):  # PyYAML reads 4e-4 (no dot) as a string
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {value!r}")
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected text, got {value!r} (quote it in YAML)")
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
+
+
+def describe(annotation: Any) -> str:
+    """A reader's name for a type: 'a number', 'text or a list of mappings', ..."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is list:
+        item = describe(args[0]) if args else "value"
+        return f"a list of {item.removeprefix('a ')}s" if item[:2] in ("a ", "te") else "a list"
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text",
+             type(None): "null", dict: "a mapping"}
+    return names.get(annotation, "a mapping" if origin is dict else str(annotation))
+
+
+def coerce_all(raw: Mapping[str, Any], hints: Mapping[str, Any]) -> tuple[dict, list[Problem]]:
+    """Coerce every known key; unknown keys and wrong types become problems."""
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in raw.items():
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), list(hints), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(hints)}"
+            problems.append((str(key), f"unknown field; {hint}"))
+            continue
+        try:
+            values[key] = coerce(value, hints[key])
+        except ValueError as exc:
+            problems.append((key, str(exc)))
+    return values, problems
+
+
+def value_problems(v: Mapping[str, Any], skip: set[str] = frozenset()) -> list[Problem]:
+    """What a run cannot use in already-typed values; fields in ``skip`` (wrong type) are not
+    checked again."""
+    checks = [
+        ("learning_rate", _positive_finite), ("num_epochs", _positive_finite),
+        ("weight_decay", _non_negative_finite), ("max_grad_norm", _non_negative_finite),
+        ("max_steps", _steps), ("batch_size", _at_least(1)), ("micro_batch_size", _at_least(1)),
+        ("cutoff_len", _at_least(8, "tokens")), ("warmup_steps", _at_least(0)),
+        ("logging_steps", _at_least(1)), ("save_steps", _at_least(1)),
+        ("save_total_limit", _at_least(1)), ("seed", _seed), ("device", _device),
+        ("prompt_template", _template), ("lr_scheduler", _scheduler),
+        ("target_modules", _module_names), ("feedforward_modules", _module_names),
+    ]
+    problems = [(name, msg) for name, check in checks
+                if name in v and name not in skip and (msg := check(v[name]))]
+    unchecked = skip | {name for name, _ in problems}
+    if not {"batch_size", "micro_batch_size"} & unchecked:
+        batch, micro = v["batch_size"], v["micro_batch_size"]
+        if batch % micro:
+            why = f"must be a multiple of micro_batch_size ({batch} is not a multiple of {micro})"
+            problems.append(("batch_size", why))
+    return problems
+
+
+def _positive_finite(x: float) -> str | None:
+    if not math.isfinite(x) or x <= 0:
+        return f"must be a finite number > 0, got {x}"
+    return None
+
+
+def _non_negative_finite(x: float) -> str | None:
+    if not math.isfinite(x) or x < 0:
+        return f"must be a finite number >= 0, got {x}"
+    return None
+
+
+def _at_least(low: int, unit: str = ""):
+    def check(x: int) -> str | None:
+        return f"must be >= {low}{' ' + unit if unit else ''}, got {x}" if x < low else None
+    return check
+
+
+def _steps(x: int) -> str | None:
+    if x == -1 or x >= 1:
+        return None
+    return f"must be -1 (train num_epochs) or a positive number of steps, got {x}"
+
+
+def _seed(x: int) -> str | None:
+    return None if 0 <= x <= MAX_SEED else f"must be between 0 and {MAX_SEED}, got {x}"
+
+
+def _device(x: str) -> str | None:
+    if DEVICE_RE.match(x):
+        return None
+    return f"must be auto, cpu, cuda or mps; got {x!r}"
+
+
+def _template(name: str) -> str | None:
+    from a3duck.prompts import TEMPLATE_NAMES
+
+    if name in TEMPLATE_NAMES:
+        return None
+    return f"unknown prompt template {name!r}; known: {', '.join(TEMPLATE_NAMES)}"
+
+
+def _scheduler(name: str) -> str | None:
+    from transformers.trainer_utils import SchedulerType  # the names the Trainer accepts
+
+    known = [s.value for s in SchedulerType]
+    return None if name in known else f"unknown lr scheduler {name!r}; known: {', '.join(known)}"
+
+
+def _module_names(names: list[str] | None) -> str | None:
+    if names is None or (names and all(n.strip() for n in names)):
+        return None
+    return "must be null (PEFT's defaults) or a non-empty list of module names"
+
+
+def format_problems(source: str, problems: list[Problem], flags: set[str] = frozenset()) -> str:
+    """One message naming every problem; fields given on the command line show their flag."""
+    def label(name: str) -> str:
+        return f"{name} (--{name.replace('_', '-')})" if name in flags else name
+
+    lines = [f"  - {label(name)}: {msg}" for name, msg in problems]
+    count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    return f"{source}: {count}\n" + "\n".join(lines)

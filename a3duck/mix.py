@@ -1,0 +1,175 @@
+"""Adapter arithmetic: combine IA3 adapters of one base into a new, ordinary PEFT IA3 adapter.
+
+``multiplicative`` (the default) multiplies the scales raised to the weights,
+``l = prod_i l_i ** w_i`` (a weight left out is 1). IA3 rescales activations, so applying adapter
+A and then adapter B to the same layer *is* multiplying by ``l_A * l_B``: a multiplicative mix
+with weights 1 is the two adapters stacked, and a weight of 0.5 is "half" an adapter in log
+space. ``linear`` is PEFT's ``add_weighted_adapter`` for IA3, ``l = sum_i w_i * l_i`` (weights
+left out are 1/N: the average).
+
+Every source must record the same base model and adapt the same modules with the same shapes
+(else :class:`AdapterMismatchError` before anything is written). The result is written to a
+temporary folder and renamed into place (:func:`a3duck.files.replacing_folder`):
+``adapter_config.json`` and ``adapter_model.safetensors`` as PEFT writes them, the first source's tokenizer, a README card
+that says it is a mix, and ``a3duck_config.yaml`` with the base, the prompt template and a
+``mix`` section (mode, and for each source: where from, revision, sha256, weight).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from a3duck import models
+from a3duck.config import CONFIG_FILENAME, MIX_KEY, save_config
+from a3duck.errors import AdapterMismatchError, ConfigError
+from a3duck.files import replacing_folder
+
+log = logging.getLogger(__name__)
+
+MODES = ("multiplicative", "linear")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                   "special_tokens_map.json", "chat_template.jinja")
+
+
+@dataclass(frozen=True)
+class MixSource:
+    source: str  # the folder or Hub id as given
+    weight: float | None  # None: the mode's default
+    folder: Path
+    revision: str | None  # the Hub commit the snapshot came from (None for local folders)
+
+
+def parse_spec(spec: str) -> tuple[str, float | None]:
+    """``DIR_OR_HUB_ID[:WEIGHT]`` -> (source, weight or None)."""
+    source, sep, tail = spec.rpartition(":")
+    if not sep:
+        return spec, None
+    try:
+        return source, float(tail)
+    except ValueError:
+        return spec, None  # a colon that is part of the name
+
+
+def resolve_sources(specs: list[str]) -> list[MixSource]:
+    out = []
+    for spec in specs:
+        source, weight = parse_spec(spec)
+        folder = models.resolve_adapter(source)
+        revision = folder.name if folder.parent.name == "snapshots" else None
+        out.append(MixSource(source, weight, folder, revision))
+    return out
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_raw(folder: Path) -> dict[str, torch.Tensor]:
+    """The adapter file's tensors with PEFT's own key names."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / models.ADAPTER_WEIGHTS))
+
+
+def check_compatible(sources: list[MixSource], tensors: list[dict]) -> None:
+    """Same recorded base, same modules, same shapes; AdapterMismatchError naming the odd one."""
+    first = sources[0]
+    base = models.read_adapter_config(first.folder).get("base_model_name_or_path")
+    shapes = {k: tuple(v.shape) for k, v in tensors[0].items()}
+    for src, tens in zip(sources[1:], tensors[1:]):
+        other = models.read_adapter_config(src.folder).get("base_model_name_or_path")
+        if other != base:
+            raise AdapterMismatchError(
+                f"cannot mix adapters of different bases: {first.source} was trained on "
+                f"{base!r}, {src.source} on {other!r}")
+        theirs = {k: tuple(v.shape) for k, v in tens.items()}
+        if theirs != shapes:
+            diff = sorted(set(shapes) ^ set(theirs)) or sorted(
+                k for k in shapes if shapes[k] != theirs[k])
+            raise AdapterMismatchError(
+                f"cannot mix {first.source} and {src.source}: they adapt different modules "
+                f"or shapes (first difference: {diff[0]}). Mix adapters trained with the "
+                "same target_modules and feedforward_modules.")
+
+
+def weights_for(sources: list[MixSource], mode: str) -> list[float]:
+    default = 1.0 if mode == "multiplicative" else 1.0 / len(sources)
+    return [default if s.weight is None else s.weight for s in sources]
+
+
+def combine(tensors: list[dict[str, torch.Tensor]], weights: list[float], mode: str
+            ) -> dict[str, torch.Tensor]:
+    """The mixed vectors, computed in float64 and stored in the first adapter's dtype."""
+    if mode not in MODES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    out = {}
+    for key, first in tensors[0].items():
+        parts = [t[key].double() for t in tensors]
+        if mode == "linear":
+            value = sum(w * p for w, p in zip(weights, parts))
+        else:
+            if any(w != int(w) and bool((p <= 0).any()) for w, p in zip(weights, parts)):
+                raise ConfigError(f"{key}: a fractional weight needs positive scales")
+            value = torch.ones_like(parts[0])
+            for w, p in zip(weights, parts):
+                value = value * p ** w
+        out[key] = value.to(first.dtype).contiguous()
+    return out
+
+
+def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multiplicative"
+                 ) -> Path:
+    """Mix the adapters named by ``specs`` into ``output_dir`` (atomically). Returns it."""
+    from safetensors.torch import save_file
+
+    if not specs:
+        raise ConfigError("give at least one --adapter to mix")
+    out = Path(output_dir)
+    if out.exists():
+        raise ConfigError(f"{out} already exists: choose another --output-dir or remove it")
+    sources = resolve_sources(specs)
+    tensors = [load_raw(s.folder) for s in sources]
+    check_compatible(sources, tensors)
+    weights = weights_for(sources, mode)
+    mixed = combine(tensors, weights, mode)
+    with replacing_folder(out, replace=False) as tmp:
+        first = sources[0].folder
+        shutil.copy(first / models.ADAPTER_CONFIG, tmp / models.ADAPTER_CONFIG)
+        save_file(mixed, str(tmp / models.ADAPTER_WEIGHTS), metadata={"format": "pt"})
+        for name in TOKENIZER_FILES:
+            if (first / name).is_file():
+                shutil.copy(first / name, tmp / name)
+        save_config(mix_record(sources, weights, mode), tmp / CONFIG_FILENAME)
+        _write_card(tmp, out.name)
+    log.info("mixed %d adapter(s) (%s) into %s", len(sources), mode, out)
+    return out
+
+
+def mix_record(sources: list[MixSource], weights: list[float], mode: str) -> dict:
+    """What a3duck_config.yaml holds for a mix: the fields a Space needs + the recipe."""
+    first = models.read_adapter_config(sources[0].folder)
+    return {
+        "base_model": first.get("base_model_name_or_path"),
+        "prompt_template": models.adapter_template(str(sources[0].folder)),
+        MIX_KEY: {"mode": mode, "sources": [
+            {"adapter": s.source, "revision": s.revision, "weight": w,
+             "sha256": sha256(s.folder / models.ADAPTER_WEIGHTS)}
+            for s, w in zip(sources, weights)]},
+    }
+
+
+def _write_card(folder: Path, name: str) -> None:
+    """README.md from a3duck's card templates (it says the adapter is a mix)."""
+    from a3duck.publish.card import render_card
+
+    render_card(folder, repo_id=f"local/{name}").save(str(folder / "README.md"))

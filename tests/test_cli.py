@@ -1,0 +1,89 @@
+"""The command layer: one table, one convention, -v in either position, quiet libraries."""
+
+import argparse
+import importlib
+import logging
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from a3duck.cli import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """main() sets logger levels for the process; put them back for the other tests."""
+    names = ["", "a3duck", "lm_eval", "transformers", "datasets", "httpx"]
+    levels = {n: logging.getLogger(n).level for n in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_every_command_is_a_module_with_add_arguments_and_run():
+    assert set(COMMANDS) == {"prepare-model", "train", "compare", "merge", "mix", "eval", "chat",
+                             "check-contamination", "card", "push", "serve", "space", "inspect"}
+    for name, (module_name, help_text) in COMMANDS.items():
+        assert module_name == "a3duck.commands." + name.replace("-", "_") and help_text
+        module = importlib.import_module(module_name)
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        assert callable(module.run)
+
+
+@pytest.mark.parametrize("argv", [["-v", "inspect", "MISSING"], ["inspect", "MISSING", "-v"],
+                                  ["--verbose", "inspect", "MISSING"]])
+def test_verbose_before_or_after_the_command_logs_debug_and_shows_traceback(argv, tmp_path,
+                                                                            capsys):
+    argv = [str(tmp_path / "nope") if a == "MISSING" else a for a in argv]
+    assert main(argv) == 2
+    assert logging.getLogger("a3duck").getEffectiveLevel() == logging.DEBUG
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "error: adapter folder not found" in err
+
+
+def test_default_is_info_without_traceback(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "nope")]) == 2
+    assert logging.getLogger("a3duck").getEffectiveLevel() == logging.INFO
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: adapter folder not found")
+
+
+def test_quiet_by_default_silences_library_noise_only():
+    from a3duck import logs
+
+    with warnings.catch_warnings(record=True) as seen:
+        logs.setup(verbose=False)
+        warnings.warn("library noise", FutureWarning, stacklevel=1)  # attributed to tests/
+        import transformers.utils.logging as tl
+
+        assert tl.get_verbosity() == logging.ERROR and not tl.is_progress_bar_enabled()
+        assert logging.getLogger("lm_eval.api.task").getEffectiveLevel() == logging.ERROR
+        assert logging.getLogger("a3duck.train").getEffectiveLevel() == logging.INFO
+    assert seen == []
+    with warnings.catch_warnings(record=True) as seen:
+        logs.setup(verbose=True)
+        warnings.simplefilter("always")
+        warnings.warn("library noise", FutureWarning, stacklevel=1)
+        assert logging.getLogger("lm_eval.api.task").getEffectiveLevel() == logging.INFO
+        assert tl.is_progress_bar_enabled()
+    assert [str(w.message) for w in seen] == ["library noise"]
+
+
+def test_help_and_unknown_command():
+    assert main([]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["nonsense"])
+    assert exc.value.code == 2
+
+
+def test_entry_points_still_work():
+    for script in ("app.py", "push_to_hub.py"):
+        out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True,
+                             text=True, check=False)
+        assert out.returncode == 0 and "-v, --verbose" in out.stdout, out.stderr[-2000:]

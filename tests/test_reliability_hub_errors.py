@@ -1,0 +1,88 @@
+"""Hub and network failures get one clear message with the repo, the status and what to do,
+never a traceback and never the token (tests/hub_server.py on 127.0.0.1, as in test_hub.py);
+a port in use is reported before the Space loads its model."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from adapter_factory import make_adapter
+from test_hub import REPO, TOKEN, hub, hub_env, push  # noqa: F401 - hub is a fixture
+
+WRONG = "hf_wrongToken0123456789abcdefghijk"
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_llama_dir, tmp_path_factory):
+    return make_adapter(tiny_llama_dir, tmp_path_factory.mktemp("hub_err") / "adapter",
+                        base_id="test-org/tiny-llama")
+
+
+def error_line(proc) -> str:
+    assert proc.returncode in (1, 2), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
+
+
+def test_rejected_token(hub, adapter, tmp_path):  # noqa: F811 - the fixture
+    server, state = hub
+    env = hub_env(tmp_path, server.base_url, token=WRONG)
+    proc = push(env, "--adapter-dir", str(adapter), "--repo-id", REPO)
+    line = error_line(proc)
+    assert f"push to {REPO} failed before any upload: HTTP 401" in line
+    assert "rejected the token" in line and "HF_TOKEN" in line
+    assert WRONG not in proc.stdout + proc.stderr
+    assert REPO not in state.repos
+
+
+def http_error(status: int):
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    request = httpx2.Request("POST", "http://127.0.0.1:1/api/repos/create")
+    response = httpx2.Response(status, request=request, json={"error": "refused"})
+    return HfHubHTTPError(f"{status} Client Error for url {request.url}", response=response)
+
+
+@pytest.mark.parametrize("status, words", [
+    (403, f"HTTP 403: the token may not write to {REPO}"),
+    (404, f"HTTP 404: {REPO} or its branch was not found; check --repo-id and --revision"),
+    (401, "HTTP 401: the Hub rejected the token"),
+    (500, "HTTP 500 from the Hub"),
+])
+def test_hub_statuses_are_explained(status, words):
+    from a3duck.publish.hub import explain
+
+    assert words in explain(http_error(status), REPO, TOKEN)
+
+
+def test_unreachable_endpoint_is_explained(monkeypatch):
+    import httpx2
+
+    from a3duck.publish.hub import explain
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(httpx2.TransportError) as info:
+        httpx2.get(f"{endpoint}/api/models/{REPO}", headers={"authorization": TOKEN})
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    text = explain(info.value, REPO, TOKEN)
+    assert f"cannot reach {endpoint} (ConnectError)" in text and "HF_ENDPOINT" in text
+    leaky = RuntimeError(f"bad header {TOKEN} and {WRONG}")
+    assert TOKEN not in explain(leaky, REPO, TOKEN) and WRONG not in explain(leaky, REPO)
+
+
+def test_port_in_use_is_reported_before_loading(capsys):
+    from a3duck.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # The adapter does not exist: reaching the model load would give another message.
+        code = main(["serve", "--host", "127.0.0.1", "--port", str(port), "--adapter",
+                     "/nonexistent/adapter"])
+    err = capsys.readouterr().err
+    assert code != 0 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err, err
