@@ -24,6 +24,7 @@ from a3duck.files import atomic_write_text
 
 CONFIG_FILENAME = "a3duck_config.yaml"
 MIX_KEY = "mix"  # a3duck_config.yaml of a mixed adapter (a3duck mix): its sources and weights
+SDPA_VARLEN = "sdpa_varlen"  # causal SDPA per packed example (a3duck.fastpath)
 
 
 def knob(default: Any, why: str) -> Any:
@@ -78,7 +79,14 @@ class TrainConfig:
 
     # --- hardware / bookkeeping --------------------------------------------------------------
     precision: Literal["auto", "bf16", "fp32"] = knob(
-        "auto", "bf16 where supported (fp16 hit NaNs)")
+        "auto", "bf16 on GPUs and on CPUs with bf16 units (fp16 hit NaNs); fp32 elsewhere")
+    attn_implementation: Literal["auto", "sdpa", "eager", "sdpa_varlen", "flex_attention",
+                                 "flash_attention_2", "flash_attention_3"] = knob(
+        "auto", "fastest exact kernel for packed rows on this machine (a3duck.fastpath)")
+    compile: Literal["auto", "always", "never"] = knob(
+        "auto", "on CUDA; off on CPU (compiling takes minutes there); YAML true/false allowed")
+    loss: Literal["auto", "label_positions", "trl_fused"] = knob(
+        "auto", "LM head only at labelled positions (exact; prompt positions skip it)")
     gradient_checkpointing: bool = knob(False, "trades ~30% speed for memory; off unless needed")
     quantization: Literal["none", "4bit", "8bit"] = knob("none", "bitsandbytes base (GPU only)")
     logging_steps: int = knob(1, "one log line per optimizer step")

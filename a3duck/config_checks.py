@@ -22,6 +22,8 @@ TRUE = {"true", "yes", "on", "1"}
 FALSE = {"false", "no", "off", "0"}
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda|mps)$")
 MAX_SEED = 2**32 - 1  # numpy's seed range (transformers.set_seed seeds numpy too)
+# Choice fields that also take a boolean (YAML ``compile: true``): (value for false, for true).
+BOOLEAN_CHOICES = {"compile": ("never", "always")}
 
 
 def coerce(value: Any, annotation: Any) -> Any:
@@ -66,6 +68,11 @@ def _to_bool(value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
         return value.strip().lower() in TRUE
     raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _is_boolean(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, str)
+                                       and value.strip().lower() in TRUE | FALSE)
 
 
 def _to_int(value: Any) -> int:
@@ -126,6 +133,8 @@ def coerce_all(raw: Mapping[str, Any], hints: Mapping[str, Any]) -> tuple[dict, 
             hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(hints)}"
             problems.append((str(key), f"unknown field; {hint}"))
             continue
+        if key in BOOLEAN_CHOICES and _is_boolean(value):
+            value = BOOLEAN_CHOICES[key][_to_bool(value)]
         try:
             values[key] = coerce(value, hints[key])
         except ValueError as exc:

@@ -54,13 +54,11 @@ class AdapterSource:
 
 def read_vectors(folder: Path) -> dict[str, torch.Tensor]:
     """``{module name: ia3_l vector}`` of an adapter file (PEFT naming, prefix removed)."""
-    from safetensors.torch import load_file
-
     weights = Path(folder) / models.ADAPTER_WEIGHTS
     if not weights.is_file():
         raise ModelError(f"{folder}: {models.ADAPTER_WEIGHTS} is missing (safetensors only)")
     out = {}
-    for key, value in load_file(str(weights)).items():
+    for key, value in models.read_weights(weights).items():
         if not key.endswith(".ia3_l"):
             raise AdapterMismatchError(f"{folder} is not an IA3 adapter: it holds {key!r}")
         out[key.removeprefix(PEFT_PREFIX).removesuffix(".ia3_l")] = value

@@ -18,7 +18,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from a3duck import data as data_mod
-from a3duck import models
+from a3duck import fastpath, models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
@@ -46,8 +46,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     tokenizer = models.load_tokenizer(base_path)
     dataset, report = data_mod.prepare_dataset(config, tokenizer)
     log.info("data: %s", report.summary())
-    model = _build_model(config, base_path, quant)
-    trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints)
+    plan = fastpath.plan(config)
+    fastpath.log_plan(plan)
+    model = _build_model(config, base_path, quant, plan)
+    trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints, plan)
     metrics = MetricsCallback()
     trainer.add_callback(metrics)
     if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
@@ -55,7 +57,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
-    summary = metrics.summary(trainer.state, wall, _peak_memory_bytes())
+    summary = {**metrics.summary(trainer.state, wall, _peak_memory_bytes()),
+               "fast_path": plan.to_dict()}
     log.info("trained %d steps, %d tokens, %.0f tokens/s, final loss %.4f",
              summary["steps"], summary["train_tokens"], summary["train_tokens_per_second"],
              summary["final_loss"])
@@ -90,9 +93,11 @@ def check_output_dir(out: Path) -> None:
 
 
 # Settings a resumed run may change without changing what its checkpoints mean; the length of
-# the run may change too (with a message), as long as steps are left to train.
+# the run may change too (with a message), as long as steps are left to train. The fast-path
+# kernels (attention, compile, loss) compute the same values, so they may change too.
 RESUME_MAY_CHANGE = frozenset({"output_dir", "save_steps", "save_total_limit", "logging_steps",
-                               "device", "gradient_checkpointing"})
+                               "device", "gradient_checkpointing", "attn_implementation",
+                               "compile", "loss"})
 RUN_LENGTH = ("max_steps", "num_epochs")
 
 
@@ -177,12 +182,14 @@ def _checkpoint_problem(folder: Path) -> str | None:
     return None
 
 
-def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None):
+def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None,
+                 plan: fastpath.Plan | None = None):
     quant = quant or {}
+    plan = plan or fastpath.plan(config)
     model, _ = models.load_base(
-        base_path, dtype=models.pick_dtype(config.precision, config.device),
-        device="cpu" if config.device == "cpu" else None, **quant,
+        base_path, dtype=plan.dtype, device="cpu" if config.device == "cpu" else None, **quant,
     )
+    fastpath.set_attention(model, plan.attn_implementation)
     if quant:  # frozen 4/8-bit base: PEFT's preparation (fp32 norms, input grads)
         from peft import prepare_model_for_kbit_training
 
@@ -200,11 +207,12 @@ def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None)
     return peft_model
 
 
-def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: Path):
+def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: Path,
+                   plan: fastpath.Plan | None = None):
     import torch
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
-    use_bf16 = models.pick_dtype(config.precision, config.device) == torch.bfloat16
+    plan = plan or fastpath.plan(config)
     args = SFTConfig(
         output_dir=str(checkpoints), seed=config.seed, data_seed=config.seed,
         per_device_train_batch_size=config.micro_batch_size,
@@ -212,7 +220,8 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
         learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         num_train_epochs=config.num_epochs, max_steps=config.max_steps,
-        max_grad_norm=config.max_grad_norm, bf16=use_bf16,
+        max_grad_norm=config.max_grad_norm, bf16=plan.dtype == torch.bfloat16,
+        torch_compile=plan.compile,
         activation_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, report_to="none",
@@ -223,7 +232,8 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
         include_num_input_tokens_seen="all" if config.packing else "non_padding",
         dataloader_num_workers=0,
     )
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    return fastpath.trainer_class(plan.loss)(model=model, args=args, train_dataset=dataset,
+                                             processing_class=tokenizer)
 
 
 def _peak_memory_bytes() -> int:

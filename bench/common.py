@@ -97,13 +97,14 @@ def shape_config(name: str):
                        bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=False)
 
 
-def build_base(args):
-    """The base causal LM on ``args.device`` in eval mode: real weights or a random-init shape."""
+def build_base(args, dtype=None):
+    """The base causal LM on ``args.device`` in eval mode: real weights or a random-init shape
+    (``dtype``: default ``--dtype``)."""
     import torch
 
     from a3duck import models
 
-    dtype = torch_dtype(args)
+    dtype = dtype or torch_dtype(args)
     if not args.model_shape:
         model, _ = models.load_base(args.model, dtype=dtype, device=args.device)
         return model.eval()
@@ -152,10 +153,10 @@ def sample_rows(sources: list[Path], n: int, seed: int = 0) -> tuple[list[dict],
         used[name] = k
         picked += take
     rng.shuffle(picked)
-    return picked, {_public(k): v for k, v in used.items()}
+    return picked, {public_path(k): v for k, v in used.items()}
 
 
-def _public(path: str) -> str:
+def public_path(path) -> str:
     """A data source name without this machine's folders (results files are published)."""
     p = Path(path).resolve()
     for base in (ROOT, ROOT.parent):

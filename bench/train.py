@@ -1,27 +1,33 @@
-"""Benchmark: training speed of the original A3Duck recipe vs a3duck's fast path vs Platypus LoRA.
+"""Benchmark: training speed of a3duck's demo recipe vs the original Platypus script (and more).
 
-Every variant trains one epoch over the SAME examples (sampled evenly from the demo data and the
-instruction set) through a3duck's own trainer wiring (``a3duck.train._build_trainer``: TRL's
-SFTTrainer, completion-only loss):
+Every variant trains one epoch over the SAME examples (sampled evenly from ``--data``):
 
-- ``original``: the published recipe: micro-batch 1, padded batches, no packing, IA3;
-- ``fast``: a3duck's fast path: ``packing: true`` (best-fit-decreasing packing into rows of
-  ``--pack-len`` tokens, padding-free: one flattened row with per-example position ids), IA3;
-- ``lora``: Platypus LoRA (r=16, alpha=16, dropout 0.05, q/k/v/o) with the original batching.
+- ``reference``: the original script's path, ``bench/reference_platypus.py`` (transformers
+  Trainer, DataCollatorForSeq2Seq, micro-batch 1, full-vocabulary logits at every position, IA3
+  in place of LoRA), fp32 on a CPU, bf16 on a GPU;
+- ``fast``: a3duck's shipped demo recipe (``--recipe``, default recipes/smollm2-demo.yaml) through
+  ``a3duck.train``'s wiring: its packing, batch, precision, attention, compile and loss settings
+  (``precision: auto`` is bf16 on a CPU with bf16 units). ``fast@IMPL`` forces an attention
+  implementation, ``fast+compile`` / ``fast-compile`` force torch.compile on / off;
+- ``original``: a3duck's wiring with the published recipe's batching (micro-batch 1, no packing);
+- ``lora``: Platypus LoRA (r=16, alpha=16, dropout 0.05, q/k/v/o), original batching.
 
 Each measurement runs in a fresh worker process (so peak memory is per variant) and the variants
-are interleaved round by round (machines are noisy: compare the ratios). Throughput counts real
-tokens: ``tokens/s`` = non-padding input tokens the model processes, ``loss tokens/s`` = answer
-tokens the loss sees. Before training, each worker scores the first ``--check-examples`` examples
-with its own collator and model: ``check_loss`` must agree across variants (packing is exact).
+are interleaved round by round (machines are noisy: compare the ratios). ``tokens/s`` = non-padding
+input tokens over the wall time of the whole ``trainer.train()`` (warm-up and compilation
+included); ``loss tokens/s`` = answer tokens the loss sees. Before training, each worker scores
+the first ``--check-examples`` examples with its own collator, model, precision and loss code
+(the first step's loss on the same examples): ``check_loss`` agrees across variants to fp32
+rounding when precisions match, to bf16 rounding otherwise.
 
-    python bench/train.py --examples 64 --steps 4 --rounds 3 --output bench_train.json
+    python bench/train.py --variants reference,fast --examples 64 --steps 4 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -31,10 +37,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
+import reference_platypus
+from train_summary import COLUMNS, write_results
 
-VARIANTS = ("original", "fast", "lora")
+VARIANTS = ("reference", "fast", "original", "lora")
+VARIANT = re.compile(r"^(?P<name>[a-z]+)(?:@(?P<attn>\w+))?(?P<compile>[+-]compile)?$")
 LORA = {"r": 16, "lora_alpha": 16, "lora_dropout": 0.05,
-            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+DEMO_RECIPE = common.ROOT / "recipes" / "smollm2-demo.yaml"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,82 +52,102 @@ def parse_args(argv=None) -> argparse.Namespace:
     common.add_model_arguments(p)
     p.add_argument("--examples", type=int, default=64, help="examples each variant trains on")
     p.add_argument("--steps", type=int, default=4,
-                   help="optimizer steps of the original recipe (batch size = examples / steps)")
+                   help="optimizer steps of the reference (batch size = examples / steps)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of all variants")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
+    p.add_argument("--variants", default="reference,fast", help="comma-separated, of "
+                   f"{', '.join(VARIANTS)} (fast@IMPL, fast+compile, fast-compile)")
+    p.add_argument("--recipe", type=Path, default=DEMO_RECIPE,
+                   help="recipe of the fast variant (its data, steps and output are the bench's)")
+    p.add_argument("--fast-precision", choices=("recipe", "auto", "bf16", "fp32"),
+                   default="recipe", help="override the recipe's precision (fp32: exactness check)")
     p.add_argument("--cutoff-len", type=int, default=4096,
-                   help="maximum tokens per example (the recipe's 4096)")
-    p.add_argument("--pack-len", type=int, default=512,
-                   help="tokens per packed row of the fast path (>= the longest example keeps "
-                        "the data identical)")
+                   help="maximum tokens per example of the unpacked variants (the recipe's 4096)")
+    p.add_argument("--pack-len", type=int,
+                   help="tokens per packed row of the fast path (default: the recipe's "
+                        "cutoff_len; >= the longest example keeps the data identical)")
+    p.add_argument("--learning-rate", type=float, default=1e-2,
+                   help="constant learning rate of every variant")
     p.add_argument("--data", type=Path, nargs="+",
                    default=common.default_sources(),
                    help="instruction files to sample from (missing ones are skipped)")
     p.add_argument("--check-examples", type=int, default=8,
                    help="examples scored before training to compare losses across variants")
     p.add_argument("--threads", type=int, help="torch CPU threads in each worker")
-    p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--data-file", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.examples < 1 or args.steps < 1 or args.examples % args.steps:
         p.error(f"--examples ({args.examples}) must be a positive multiple of --steps "
                 f"({args.steps})")
+    for v in args.variants.split(","):
+        m = VARIANT.match(v.strip())
+        if not m or m["name"] not in VARIANTS or ((m["attn"] or m["compile"])
+                                                  and m["name"] != "fast"):
+            p.error(f"unknown variant {v!r}: choose from {', '.join(VARIANTS)}, "
+                    "fast@IMPL, fast+compile, fast-compile")
     return args
 
 
 # ----------------------------------------------------------------------------- worker
 
 def variant_config(args, variant: str, out: Path):
-    from a3duck.config import TrainConfig
+    """The a3duck TrainConfig of an a3duck-wired variant (fast, original, lora)."""
+    from a3duck.config import TrainConfig, load_config
 
+    m = VARIANT.match(variant)
     cuda = str(args.device).startswith("cuda")
-    batch = args.examples // args.steps
-    fast = variant == "fast"
-    return TrainConfig(
-        base_model=common.tokenizer_path(args) if args.model_shape else args.model,
-        data=str(args.data_file), output_dir=str(out), learning_rate=1e-2, warmup_steps=0,
-        lr_scheduler="constant", num_epochs=1, max_steps=-1, save_steps=10**9,
-        batch_size=1 if fast else batch, micro_batch_size=1,
-        cutoff_len=args.pack_len if fast else args.cutoff_len, packing=fast,
-        precision="auto" if cuda else "fp32", device=args.device if cuda else "cpu",
-    )
+    common_fields = {
+        "base_model": common.tokenizer_path(args) if args.model_shape else args.model,
+        "data": str(args.data_file), "output_dir": str(out),
+        "learning_rate": args.learning_rate, "warmup_steps": 0, "lr_scheduler": "constant",
+        "num_epochs": 1, "max_steps": -1, "save_steps": 10**9,
+        "device": args.device if cuda else "cpu", "add_eos_token": True}
+    if m["name"] != "fast":
+        return TrainConfig(**common_fields, batch_size=args.examples // args.steps,
+                           micro_batch_size=1, cutoff_len=args.cutoff_len, packing=False,
+                           precision="auto" if cuda else "fp32", compile="never",
+                           loss="trl_fused", attn_implementation="sdpa")
+    recipe = load_config(args.recipe).replace(**common_fields)
+    overrides = {"cutoff_len": args.pack_len, "attn_implementation": m["attn"],
+                 "compile": {"+compile": "always", "-compile": "never"}.get(m["compile"]),
+                 "precision": None if args.fast_precision == "recipe" else args.fast_precision}
+    return recipe.replace(**overrides)
 
 
 def build_model(args, variant: str, config):
     """The trainable model exactly as a3duck builds it (LoRA: same, with LoraConfig)."""
-    from a3duck import models
+    from a3duck import fastpath, models
     from a3duck.train import _build_model
 
     if variant != "lora" and not args.model_shape:
         return _build_model(config, models.resolve_base_model(args.model))
-    base = common.build_base(args)
+    base = common.build_base(args, fastpath.plan(config).dtype)
     base.config.use_cache = False  # as a3duck.train: packed rows need the position-id mask
-    if variant != "lora":
-        return models.attach_ia3(base)
-    from peft import LoraConfig, get_peft_model
+    if variant == "lora":
+        from peft import LoraConfig, get_peft_model
 
-    return get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", bias="none", **LORA))
+        return get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", bias="none", **LORA))
+    fastpath.set_attention(base, fastpath.plan(config).attn_implementation)
+    return models.attach_ia3(base)
 
 
 def check_loss(trainer, rows, packed: bool) -> tuple[float, int]:
-    """(summed loss, loss tokens) over ``rows`` batched as this variant's trainer batches them."""
+    """(summed loss, loss tokens) over ``rows``, batched, cast and scored as this variant's
+    trainer does in its first step (its collator, precision and ``compute_loss``)."""
     import torch
 
     model, device = trainer.model.eval(), trainer.args.device
     batches = [rows] if packed else [[r] for r in rows]
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                         enabled=trainer.args.bf16):
         for rows_ in batches:
-            batch = trainer.data_collator(rows_)
-            labels = batch["labels"].to(device)
-            inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask",
-                                                        "position_ids") if k in batch}
-            logits = model(**inputs, use_cache=False).logits.float()
-            total += torch.nn.functional.cross_entropy(
-                logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), reduction="sum",
-                ignore_index=-100).item()
-            count += int((labels[:, 1:] != -100).sum())
+            batch = {k: v.to(device) if hasattr(v, "to") else v
+                     for k, v in trainer.data_collator(rows_).items()}
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            total += float(trainer.compute_loss(model, batch)) * n
+            count += n
     model.train()
     return total, count
 
@@ -126,26 +156,66 @@ def fold_ids(dataset, bound: int | None):
     """Token ids folded into a random-init shape's vocabulary (speed depends on lengths only)."""
     if bound is None:
         return dataset
-    return dataset.map(lambda r: {"input_ids": [i % bound for i in r["input_ids"]]})
+    return dataset.map(lambda r: {"input_ids": [i % bound for i in r["input_ids"]],
+                                  **({"labels": [i if i < 0 else i % bound for i in r["labels"]]}
+                                     if "labels" in r else {})})
+
+
+def setup_reference(args, work: Path) -> dict:
+    """bench/reference_platypus.py's tokenization, model and Trainer on the bench's rows."""
+    import datasets
+
+    from a3duck import fastpath
+
+    cuda = str(args.device).startswith("cuda")
+    tokenizer = reference_platypus.tokenizer_for(common.load_tokenizer(args))
+    rows = [reference_platypus.tokenize_row(tokenizer, r, args.cutoff_len)
+            for r in reference_platypus.load_rows(str(args.data_file))]
+    dataset = fold_ids(datasets.Dataset.from_list(rows), common.vocab_size(args, tokenizer))
+    dtype, _ = fastpath.resolve_precision("auto" if cuda else "fp32", args.device)
+    model = reference_platypus.attach_ia3(common.build_base(args, dtype))
+    trainer = reference_platypus.build_trainer(
+        model, tokenizer, dataset, str(work / "ck"), batch_size=args.examples // args.steps,
+        micro_batch_size=1, num_epochs=1, learning_rate=args.learning_rate,
+        lr_scheduler="constant", warmup_ratio=0.0, bf16=cuda, use_cpu=not cuda)
+    return {"trainer": trainer, "packed": False, "plan": None, "examples": len(rows),
+            "check_rows": [dataset[i] for i in range(min(args.check_examples, len(rows)))],
+            "truncated": sum(len(r["input_ids"]) >= args.cutoff_len for r in rows),
+            "input_tokens": sum(len(r["input_ids"]) for r in rows),
+            "loss_tokens": sum(sum(x != -100 for x in r["labels"]) for r in rows)}
+
+
+def setup_a3duck(args, work: Path) -> dict:
+    from a3duck import data as data_mod
+    from a3duck import fastpath
+    from a3duck.train import _build_trainer
+
+    config = variant_config(args, args.worker, work)
+    tokenizer = common.load_tokenizer(args)
+    dataset, report = data_mod.prepare_dataset(config, tokenizer)
+    dataset = fold_ids(dataset, common.vocab_size(args, tokenizer))
+    plan = fastpath.plan(config)
+    model = build_model(args, VARIANT.match(args.worker)["name"], config)
+    trainer = _build_trainer(config, model, tokenizer, dataset, work / "ck", plan)
+    check = [dataset[i] for i in range(min(args.check_examples, len(dataset)))]
+    return {"trainer": trainer, "packed": config.packing, "plan": plan.to_dict(),
+            "examples": len(dataset), "truncated": report.truncated,
+            "check_rows": [{"input_ids": r["input_ids"], "labels": [  # as SFTTrainer labels
+                t if m else -100 for t, m in zip(r["input_ids"], r["completion_mask"])]}
+                for r in check],
+            "loss_tokens": sum(sum(m) for m in dataset["completion_mask"]),
+            "input_tokens": sum(len(x) for x in dataset["input_ids"])}
 
 
 def run_worker(args) -> dict:
     import torch
 
-    from a3duck import data as data_mod
-    from a3duck.train import _build_trainer
-
     if args.threads:
         torch.set_num_threads(args.threads)
     work = args.result.parent / f"worker-{args.worker}"  # removed by main() once done
-    config = variant_config(args, args.worker, work)
-    tokenizer = common.load_tokenizer(args)
-    dataset, report = data_mod.prepare_dataset(config, tokenizer)
-    dataset = fold_ids(dataset, common.vocab_size(args, tokenizer))
-    rows = [dataset[i] for i in range(min(args.check_examples, len(dataset)))]
-    model = build_model(args, args.worker, config)
-    trainer = _build_trainer(config, model, tokenizer, dataset, work / "ck")
-    loss_sum, loss_count = check_loss(trainer, rows, packed=config.packing)
+    setup = (setup_reference if args.worker == "reference" else setup_a3duck)(args, work)
+    trainer = setup["trainer"]
+    loss_sum, loss_count = check_loss(trainer, setup["check_rows"], packed=setup["packed"])
     cuda = str(args.device).startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -157,19 +227,19 @@ def run_worker(args) -> dict:
     wall = time.perf_counter() - started
     history = [{"step": h["step"], "loss": h["loss"]}
                for h in trainer.state.log_history if "loss" in h]
-    input_tokens = sum(len(x) for x in dataset["input_ids"])
-    loss_tokens = sum(sum(m) for m in dataset["completion_mask"])
+    input_tokens, loss_tokens = setup["input_tokens"], setup["loss_tokens"]
     return {
-        "variant": args.worker, "wall_seconds": wall, "examples": len(dataset),
-        "truncated_examples": report.truncated, "input_tokens": input_tokens,
+        "variant": args.worker, "wall_seconds": wall, "examples": setup["examples"],
+        "truncated_examples": setup["truncated"], "input_tokens": input_tokens,
         "loss_tokens": loss_tokens, "tokens_seen": int(trainer.state.num_input_tokens_seen),
         "tokens_per_second": input_tokens / wall, "loss_tokens_per_second": loss_tokens / wall,
-        "optimizer_steps": int(trainer.state.global_step),
+        "optimizer_steps": int(trainer.state.global_step), "fast_path": setup["plan"],
         "peak_memory_bytes": (int(torch.cuda.max_memory_allocated()) if cuda
                               else common.peak_rss_bytes()),
         "memory_before_train_bytes": (int(torch.cuda.memory_allocated()) if cuda else rss_before),
         "check_loss_sum": loss_sum, "check_loss_tokens": loss_count,
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "trainable_parameters": sum(p.numel() for p in trainer.model.parameters()
+                                    if p.requires_grad),
         "loss_history": history,
     }
 
@@ -180,9 +250,12 @@ def worker_command(args, variant: str, data_file: Path, result: Path) -> list[st
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", variant,
            "--data-file", str(data_file), "--result", str(result),
            "--examples", str(args.examples), "--steps", str(args.steps),
-           "--cutoff-len", str(args.cutoff_len), "--pack-len", str(args.pack_len),
+           "--cutoff-len", str(args.cutoff_len), "--recipe", str(args.recipe),
+           "--fast-precision", args.fast_precision, "--learning-rate", str(args.learning_rate),
            "--check-examples", str(args.check_examples), "--device", args.device,
            "--dtype", args.dtype, "--model", args.model]
+    if args.pack_len:
+        cmd += ["--pack-len", str(args.pack_len)]
     if args.model_shape:
         cmd += ["--model-shape", args.model_shape, "--tokenizer", common.tokenizer_path(args)]
     if args.threads:
@@ -190,73 +263,17 @@ def worker_command(args, variant: str, data_file: Path, result: Path) -> list[st
     return cmd
 
 
-def run_round(args, variants, data_file: Path, work: Path, rnd: int) -> list[dict]:
-    results = []
-    for variant in variants:
-        result = work / f"{variant}-{rnd}.json"
-        proc = subprocess.run(worker_command(args, variant, data_file, result),
-                              capture_output=True, text=True, check=False)
-        if proc.returncode:
-            raise SystemExit(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
-        row = {**json.loads(result.read_text()), "round": rnd}
-        print(f"round {rnd} {variant}: {row['tokens_per_second']:.0f} tokens/s, "
-              f"{row['wall_seconds']:.1f} s, peak {row['peak_memory_bytes'] / 2**30:.2f} GiB",
-              file=sys.stderr, flush=True)
-        results.append(row)
-    return results
-
-
-def summarise(runs: list[dict], variants) -> list[dict]:
-    """Median per variant, with ratios to ``original`` (or to the first variant)."""
-    rows = []
-    for v in variants:
-        mine = [r for r in runs if r["variant"] == v]
-        rows.append({
-            "variant": v, **{k: mine[0][k] for k in (
-                "examples", "input_tokens", "loss_tokens", "optimizer_steps",
-                "trainable_parameters", "check_loss_sum", "check_loss_tokens",
-                "truncated_examples")},
-            "tokens_per_second": common.median([r["tokens_per_second"] for r in mine]),
-            "loss_tokens_per_second": common.median([r["loss_tokens_per_second"] for r in mine]),
-            "wall_seconds": common.median([r["wall_seconds"] for r in mine]),
-            "peak_memory_gib": max(r["peak_memory_bytes"] for r in mine) / 2**30,
-            "final_loss": mine[0]["loss_history"][-1]["loss"] if mine[0]["loss_history"] else None,
-        })
-    ref = next((r for r in rows if r["variant"] == "original"), rows[0])
-    by_round = {(r["variant"], r["round"]): r["tokens_per_second"] for r in runs}
-    for r in rows:
-        # Same-round ratios: both variants saw the same machine load (the median of these is the
-        # number to quote on a shared machine).
-        r["speedup_per_round"] = [by_round[(r["variant"], k)] / by_round[(ref["variant"], k)]
-                                  for v, k in sorted(by_round) if v == r["variant"]
-                                  and (ref["variant"], k) in by_round]
-        r["speedup_vs_original"] = common.median(r["speedup_per_round"])
-        # A pack length below the longest example truncates it: then the variants differ in data.
-        r["same_data"] = (r["input_tokens"] == ref["input_tokens"]
-                          and r["loss_tokens"] == ref["loss_tokens"])
-        r["memory_vs_original"] = r["peak_memory_gib"] / ref["peak_memory_gib"]
-        r["check_loss_rel_diff"] = (abs(r["check_loss_sum"] - ref["check_loss_sum"])
-                                    / max(abs(ref["check_loss_sum"]), 1e-12))
-    return rows
-
-
-COLUMNS = [("variant", "variant", ""), ("tokens_per_second", "tokens/s", ".0f"),
-           ("loss_tokens_per_second", "loss tokens/s", ".0f"),
-           ("speedup_vs_original", "× original", ".2f"), ("peak_memory_gib", "peak GiB", ".2f"),
-           ("memory_vs_original", "mem × original", ".2f"), ("optimizer_steps", "steps", "d"),
-           ("check_loss_rel_diff", "check-loss rel. diff", ".1e"), ("same_data", "same data", "")]
-
-
-def write_results(args, variants, runs: list[dict], sources: dict) -> list[dict]:
-    done = [v for v in variants if any(r["variant"] == v for r in runs)]
-    table = summarise(runs, done)
-    common.write_json(args.output, {
-        "benchmark": "train", "model": common.model_label(args), "sources": sources,
-        "settings": {k: getattr(args, k) for k in ("examples", "steps", "rounds", "cutoff_len",
-                                                   "pack_len", "device", "dtype", "threads")},
-        "machine": common.machine(args), "summary": table, "runs": runs,
-    })
-    return table
+def run_variant(args, variant: str, data_file: Path, work: Path, rnd: int) -> dict:
+    result = work / f"{variant}-{rnd}.json"
+    proc = subprocess.run(worker_command(args, variant, data_file, result),
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
+    row = {**json.loads(result.read_text()), "round": rnd}
+    print(f"round {rnd} {variant}: {row['tokens_per_second']:.0f} tokens/s, "
+          f"{row['wall_seconds']:.1f} s, peak {row['peak_memory_bytes'] / 2**30:.2f} GiB",
+          file=sys.stderr, flush=True)
+    return row
 
 
 def main(argv=None) -> int:
@@ -266,17 +283,18 @@ def main(argv=None) -> int:
         shutil.rmtree(args.result.parent / f"worker-{args.worker}", ignore_errors=True)
         return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        raise SystemExit(f"unknown --variants {unknown}; choose from {list(VARIANTS)}")
     work = Path(tempfile.mkdtemp(prefix="a3duck-bench-train-"))
     rows, sources = common.sample_rows(args.data, args.examples)
+    # a3duck strips instruction and input; the original does not: give both the same text
+    rows = [{**r, "instruction": r["instruction"].strip(), "input": r["input"].strip()}
+            for r in rows]
     data_file = work / "train.jsonl"
     data_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     runs = []
     for rnd in range(args.rounds):
-        runs += run_round(args, variants, data_file, work, rnd)
-        table = write_results(args, variants, runs, sources)  # kept if a later round times out
+        for variant in variants:
+            runs.append(run_variant(args, variant, data_file, work, rnd))
+            table = write_results(args, variants, runs, sources)  # kept if a later one times out
     common.print_table(table, COLUMNS)
     shutil.rmtree(work, ignore_errors=True)
     return 0
