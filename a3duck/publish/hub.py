@@ -75,11 +75,12 @@ def require_token() -> str:
     return token
 
 
-def stage(adapter_dir: Path, out: Path, repo_id: str, *, lang: str = "en",
+def stage(adapter_dir: str | Path, out: str | Path, repo_id: str, *, lang: str = "en",
           include_merged: bool = False) -> list[str]:
     """Fill the empty folder ``out`` with exactly what will be uploaded; returns notes for the
     user (files left out, local paths replaced)."""
     check_repo_id(repo_id)
+    adapter_dir, out = Path(adapter_dir), Path(out)
     if not (adapter_dir / ADAPTER_CONFIG).is_file():
         raise HubError(f"{adapter_dir} is not an adapter folder: {ADAPTER_CONFIG} is missing")
     notes = []
