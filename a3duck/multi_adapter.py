@@ -183,6 +183,14 @@ class MultiAdapterModel:
             self._selection.rows = previous
 
     @contextlib.contextmanager
+    def active(self, names: str | Sequence[str]):
+        """Within the block, on this thread only, the owned model itself uses ``names`` in every
+        call, also of its submodules called directly (the evaluation backend calls the
+        decoder and the output embeddings itself); yields that model."""
+        with self._selected(names) as model:
+            yield model
+
+    @contextlib.contextmanager
     def select(self, names: str | Sequence[str]):
         """A model-like view whose calls (on any thread) use ``names``: one name for every
         row, or one per row."""

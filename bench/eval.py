@@ -12,6 +12,11 @@ HellaSwag has no train split in ``--data-dir``: the last ``benchmarks.HELLASWAG_
 its files are the few-shot pool and are never evaluated.
 
     python bench/eval.py --limit 50 --output bench_eval.json
+
+``--suite`` runs the whole four-task suite instead, with lm-eval's own task objects (the requests
+``a3duck eval`` sends) and reports tokens read too (see bench/eval_suite.py):
+
+    python bench/eval.py --suite --limit 10 --output bench_suite.json
 """
 
 from __future__ import annotations
@@ -168,7 +173,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dtype", default="float32", help="model dtype for both backends")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--output", type=Path, help="write the results as JSON here")
+    p.add_argument("--suite", action="store_true",
+                   help="the whole leaderboard suite through lm-eval's task objects (all four "
+                   "tasks unless --tasks; --limit per task, per subject for MMLU)")
+    p.add_argument("--mmlu-subjects", help="--suite: only these MMLU subjects (comma-separated)")
     args = p.parse_args(argv)
+    if args.suite:
+        from a3duck.evaluation.runner import parse_tasks
+
+        args.suite_tasks = parse_tasks(None if args.tasks == ",".join(TASKS) else args.tasks)
+        args.mmlu_subjects = args.mmlu_subjects and args.mmlu_subjects.split(",")
+        return args
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = sorted(set(args.tasks) - set(TASKS))
     if unknown:
@@ -185,13 +200,18 @@ def main(argv=None) -> int:
     datasets.disable_progress_bars()  # one bar per few-shot doc lm-eval's process_docs maps
 
     hf, fast = load_backends(args.model, args.dtype, args.device, args.batch_size)
-    rows = [bench_task(task, hf, fast, args) for task in args.tasks]
-    print_table(rows)
+    if args.suite:
+        import eval_suite
+
+        rows = eval_suite.run(args, hf, fast)
+    else:
+        rows = [bench_task(task, hf, fast, args) for task in args.tasks]
+        print_table(rows)
     if args.output:
         report = {"model": args.model, "dtype": args.dtype, "device": args.device,
                   "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
                   "cpu_count": os.cpu_count(), "load_average_after": os.getloadavg(),
-                  "tasks": rows}
+                  "limit": args.limit, "suite": args.suite, "tasks": rows}
         from a3duck.files import atomic_write_text
 
         atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")

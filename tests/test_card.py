@@ -155,6 +155,8 @@ def test_reference_rows_are_labelled_as_published(hub_base_adapter):
     refs = yaml.safe_load(card_mod.REFERENCES.read_text())
     for row in refs["models"]:  # the stored averages are the means of the four tasks
         s = row["scores"]
+        if row.get("average_as_published"):  # a release's own figure, kept as published
+            continue
         mean = (s["arc_challenge"] + s["hellaswag"] + s["mmlu"] + s["truthfulqa_mc2"]) / 4
         assert abs(mean - s["average"]) < 0.006, row["label"]
 

@@ -18,6 +18,7 @@ from a3duck.space.scoring import (
     load_examples,
     loglikelihoods,
     score_item,
+    scorer,
 )
 
 
@@ -90,7 +91,7 @@ def test_loglikelihoods_equal_lm_evals(tiny):
     context, continuations = build_prompt("arc_challenge", load_examples()["arc_challenge"]
                                           ["shots"][:1], load_examples()["arc_challenge"]
                                           ["items"][0])
-    ours = loglikelihoods(model, tok, context, continuations, max_length=512)
+    ours = loglikelihoods(scorer(model, tok, 512), context, continuations)
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=1, max_length=512)
     requests = [Instance("loglikelihood", {}, (context, c), i)
                 for i, c in enumerate(continuations)]
@@ -125,3 +126,30 @@ def test_fewshot_tab_handlers(tiny_llama_dir, tmp_path):
     answers = list(generate("Country: France\nCapital: Paris\nCountry: Peru\nCapital:", 8, "\n",
                             False))
     assert answers and "\n" not in answers[-1]
+
+
+def test_space_scores_equal_a3duck_evals_requests(tiny):
+    """Every bundled item of every task, scored one at a time by the Space, equals the same
+    requests scored together by the backend as `a3duck eval` builds it (cross-document batches,
+    shared prefixes), request by request."""
+    from lm_eval.api.instance import Instance
+
+    from a3duck.evaluation.fast_backend import A3DuckLM
+
+    model, tok = tiny
+    space = scorer(model, tok, 512)
+    items, requests = [], []
+    for task in TASK_TITLES:
+        data = load_examples()[task]
+        for doc in data["items"]:
+            context, continuations = build_prompt(task, data["shots"], doc)
+            items.append((context, continuations, len(requests)))
+            requests += [Instance("loglikelihood", {}, (context, c), len(requests))
+                         for c in continuations]
+    evaluation = A3DuckLM(pretrained=model, tokenizer=tok, batch_size=4, max_length=512)
+    together = [ll for ll, _ in evaluation.loglikelihood(requests, disable_tqdm=True)]
+    for context, continuations, first in items:
+        one = loglikelihoods(space, context, continuations)
+        assert one == pytest.approx(together[first:first + len(continuations)], abs=1e-4)
+    with pytest.raises(InputError, match="encodes to no tokens"):
+        loglikelihoods(space, "Question: x\nAnswer:", [" A", ""])

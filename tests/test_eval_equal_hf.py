@@ -29,7 +29,7 @@ def test_a3duck_eval_equals_lm_eval_hf(shared_data, embedded_model_dir, tmp_path
     data = small_data_dir(shared_data, tmp_path / "bench")
     adapter = make_adapter(embedded_model_dir, tmp_path / "adapter", base_id=EMBEDDED_MODEL_ID)
     p = plan(list(TASK_ORDER), data, tmp_path / "work")
-    spec = ModelSpec(base_model=EMBEDDED_MODEL_ID, adapter=str(adapter), dtype="fp32",
+    spec = ModelSpec(base_model=EMBEDDED_MODEL_ID, adapters=[str(adapter)], dtype="fp32",
                      device="cpu", batch_size=4, backend="a3duck")
     ours, _ = run_suite(spec, p, LIMIT)
     base_args = {"pretrained": str(embedded_model_dir), "dtype": "float32"}

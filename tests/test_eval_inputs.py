@@ -103,7 +103,7 @@ def test_adapter_for_other_base_rejected_before_evaluation(
     adapter = make_adapter(other_base, tmp_path / "adapter", base_id="someone/other-llama")
     p = plan(["truthfulqa_mc2"], data, tmp_path / "work")
     monkeypatch.setattr(runner, "evaluate", lambda *a, **k: pytest.fail("evaluation started"))
-    spec = ModelSpec(base_model=str(tiny_llama_dir), adapter=str(adapter), backend="hf")
+    spec = ModelSpec(base_model=str(tiny_llama_dir), adapters=[str(adapter)], backend="hf")
     with pytest.raises(AdapterMismatchError, match="someone/other-llama"):
         runner.run_suite(spec, p, limit=2)
     out = tmp_path / "r.json"
@@ -126,5 +126,11 @@ def test_tiny_end_to_end(data, tmp_path, tiny_llama_dir, capsys):
     assert got["base", "mmlu"]["n_docs"] == 4 and got["base", "mmlu"]["limited"]
     assert got["base", "truthfulqa_mc2"]["value"] != got["adapter", "truthfulqa_mc2"]["value"]
     assert doc["details"]["base"]["mmlu"]["n_subjects"] == 2
+    prov = got["adapter", "mmlu"]["provenance"]
+    assert (prov["backend"], prov["dtype"], prov["batch_size"], prov["limit"], prov["partial"],
+            prov["n_docs"]) == ("a3duck", "float32", 4, 2, True, 4)
+    assert prov["data"]["kind"] == "local" and len(prov["data"]["files"]) == 4  # dev+val x 2
+    tokens = doc["tokens_read"]["base"]["mmlu"]
+    assert 0 < tokens["read"] <= tokens["plain"]  # the tiny model truncates these contexts
     table = capsys.readouterr().out
     assert "TruthfulQA*" in table and "Delta" in table

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from a3duck.files import atomic_write_text
     from a3duck.publish.card import render_card
+    from a3duck.publish.card_results import load_eval_results, write_hub_eval_results
 
     adapter_dir = Path(args.adapter)
     card = render_card(adapter_dir, repo_id=args.repo_id, eval_results=args.eval_results,
@@ -34,4 +35,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else adapter_dir / "README.md"
     atomic_write_text(out, str(card))
     print(f"model card written: {out}")
+    hub_file = write_hub_eval_results(out.parent, load_eval_results(args.eval_results,
+                                                                    adapter_dir, ""))
+    if hub_file:
+        print(f"Hub eval results written: {hub_file}")
     return 0

@@ -1,4 +1,4 @@
-"""`a3duck eval`: the Open LLM Leaderboard (v1) suite for a base model and its adapter."""
+"""`a3duck eval`: the Open LLM Leaderboard (v1) suite for a base model and its adapters."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import TASK_ORDER
+from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS
 from a3duck.evaluation.runner import BACKENDS
 
 
@@ -14,8 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", help="Hub id or local folder of the base model (default: "
                         "the adapter's recorded base, else the embedded "
                         "HuggingFaceTB/SmolLM2-135M-Instruct)")
-    parser.add_argument("--adapter", help="IA3 adapter folder or Hub id; evaluated next to the "
-                        "base with deltas (without it, the base alone)")
+    parser.add_argument("--adapter", action="append", default=[],
+                        help="IA3 adapter folder or Hub id; evaluated next to the base with "
+                        "deltas (without it, the base alone). Repeat it to evaluate several "
+                        "adapters of one base in one run (the base is loaded once)")
     parser.add_argument("--tasks", default="all", help="comma-separated subset of "
                         f"{','.join(TASK_ORDER)} (default: all)")
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N documents "
@@ -35,12 +38,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lm-eval model backend: a3duck (shared-context multiple-choice "
                         "scoring, same numbers) or lm-eval's hf; when a3duck cannot be used, "
                         "eval stops and says so")
+    parser.add_argument("--prefix-cache-tokens", type=_non_negative_int, default=None,
+                        help="a3duck backend: at most this many shared-prefix tokens keep their "
+                        "key/value cache at once (default "
+                        f"{DEFAULT_PREFIX_CACHE_TOKENS}; 0 turns the cross-document cache off)")
 
 
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
     return value
 
 
@@ -51,8 +65,8 @@ def _batch_size(text: str) -> int | str:
 def run(args: argparse.Namespace) -> int:
     from a3duck.evaluation.cli import evaluate_to_file
 
-    evaluate_to_file(base_model=args.base_model, adapter=args.adapter, tasks=args.tasks,
+    evaluate_to_file(base_model=args.base_model, adapters=args.adapter, tasks=args.tasks,
                      limit=args.limit, batch_size=args.batch_size, device=args.device,
                      dtype=args.dtype, data_dir=args.data_dir, output=args.output,
-                     backend=args.backend)
+                     backend=args.backend, prefix_cache_tokens=args.prefix_cache_tokens)
     return 0

@@ -9,7 +9,14 @@ import time
 from pathlib import Path
 
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED
-from a3duck.evaluation.runner import EvalError, ModelSpec, parse_tasks, plan, run_suite
+from a3duck.evaluation.runner import (
+    EvalError,
+    ModelSpec,
+    adapter_labels,
+    parse_tasks,
+    plan,
+    run_suite,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +43,27 @@ def _base_for(adapter: str | None) -> str:
     return models.base_of(models.resolve_adapter(adapter) if adapter else None)
 
 
-def evaluate_to_file(*, base_model: str | None, adapter: str | None, tasks: str = "all",
-                     limit: int | None = None, batch_size: int | str = 8,
+def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = None,
+                     tasks: str = "all", limit: int | None = None, batch_size: int | str = 8,
                      device: str | None = None, dtype: str = "auto",
                      data_dir: Path | None = None, output: Path | None = None,
-                     backend: str = "a3duck") -> Path:
-    """Run the suite, write eval_results.json, print the table; return the results file."""
+                     backend: str = "a3duck", prefix_cache_tokens: int | None = None) -> Path:
+    """Run the suite for the base and each adapter (the base is loaded once), write
+    eval_results.json, print the table; return the results file."""
     import datasets
 
+    from a3duck.evaluation import provenance
     from a3duck.evaluation import results as res
 
     datasets.disable_progress_bars()  # one bar per converted file (114 for MMLU) is noise
 
     benches = parse_tasks(tasks)
-    spec = ModelSpec(base_model=base_model or _base_for(adapter), adapter=adapter,
-                     dtype=dtype, device=device, batch_size=batch_size, backend=backend)
-    output = output or default_output(adapter)
+    adapters = list(adapters or [])
+    first = adapters[0] if adapters else None
+    spec = ModelSpec(base_model=base_model or _base_for(first), adapters=adapters,
+                     dtype=dtype, device=device, batch_size=batch_size, backend=backend,
+                     prefix_cache_tokens=prefix_cache_tokens)
+    output = output or default_output(first)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
         p = plan(benches, data_dir, Path(work))
@@ -60,17 +72,46 @@ def evaluate_to_file(*, base_model: str | None, adapter: str | None, tasks: str 
         for bench, why in p.missing.items():
             log.warning("%s: missing, not evaluated (%s)", bench, why)
         rows, details = run_suite(spec, p, limit)
+        sources = provenance.data_sources(p.names, p.objects, data_dir)
+    backend, used_dtype, tokens = (details.pop(k) for k in ("backend", "dtype", "tokens"))
     document = res.build_document(
-        portable_name(spec.base_model), portable_name(adapter), rows,
-        settings={"backend": details.pop("backend"), "limit": limit, "dtype": dtype,
-                  "data": "local files (--data-dir)" if data_dir else "Hugging Face Hub",
-                  "fewshot_seed": FEWSHOT_SEED, "wall_seconds": round(time.monotonic() - started)},
-        details=details, missing=p.missing, notes=p.notes,
-    )
+        portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
+        rows, settings=_settings(backend, limit, dtype, data_dir, started),
+        details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
+        **_adapter_names(adapters))
+    provenance.stamp(rows, sources, lm_eval_version=document["lm_eval_version"],
+                     backend=backend, dtype=used_dtype, batch_size=batch_size,
+                     limit=limit, date=document["date"])
     res.write_results(output, document)
     print(res.format_table(rows, p.missing))
+    if tokens.get("base"):
+        print(format_tokens(tokens["base"]))
     print(f"\nwrote {output}")
     return output
+
+
+def _settings(backend: str, limit: int | None, dtype: str, data_dir: Path | None,
+              started: float) -> dict:
+    return {"backend": backend, "limit": limit, "dtype": dtype,
+            "data": "local files (--data-dir)" if data_dir else "Hugging Face Hub",
+            "fewshot_seed": FEWSHOT_SEED, "wall_seconds": round(time.monotonic() - started)}
+
+
+def _adapter_names(adapters: list[str]) -> dict:
+    """With several adapters: {"adapters": {row label: portable name}}."""
+    if len(adapters) < 2:
+        return {}
+    return {"adapters": dict(zip(adapter_labels(adapters), map(portable_name, adapters),
+                                 strict=True))}
+
+
+def format_tokens(counts: dict[str, dict]) -> str:
+    """Tokens read per task: a plain per-request run vs this backend."""
+    lines = ["\ntokens read (base model): per-request run -> this backend"]
+    for bench, c in counts.items():
+        lines.append(f"  {bench:<15}{c['plain']:>12,} -> {c['read']:>12,}  "
+                     f"({c['ratio']:.2f}x fewer)")
+    return "\n".join(lines)
 
 
 __all__ = ["EvalError", "evaluate_to_file"]

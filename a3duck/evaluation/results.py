@@ -103,8 +103,13 @@ def write_results(path: Path, document: dict) -> Path:
 
 
 def format_table(rows: list[dict], missing: dict[str, str] | None = None) -> str:
-    """Leaderboard-style table in percent: one line per task and AVG; base, adapter, delta."""
+    """Leaderboard-style table in percent: one line per task and AVG; base, adapter, delta.
+    With several adapters: one line per model, a column per task, the Δ to the base beside
+    each adapter's value."""
     by = {(r["model"], r["task"]): r for r in rows}
+    labels = list(dict.fromkeys(r["model"] for r in rows))
+    if len(labels) > 2:
+        return _model_table(labels, by, any(r["limited"] for r in rows))
     models = [m for m in ("base", "adapter") if any(r["model"] == m for r in rows)]
     header = ["Task", "Metric", "Shots", *(m.capitalize() for m in models)]
     if len(models) == 2:
@@ -125,10 +130,32 @@ def format_table(rows: list[dict], missing: dict[str, str] | None = None) -> str
             line.append(f"{100 * (cells[1]['value'] - cells[0]['value']):+.2f}"
                         if all(cells) else "-")
         lines.append(line)
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in
+    return _render(lines, any(r["limited"] for r in rows))
+
+
+def _model_table(labels: list[str], by: dict, limited: bool) -> str:
+    tasks = [t for t in (*TASK_ORDER, "average") if any((m, t) in by for m in labels)]
+    head = ["Model", *(("AVG" if t == "average" else LEADERBOARD_TASKS[t].title)
+                       + ("*" if any(by.get((m, t), {}).get("limited") for m in labels) else "")
+                       for t in tasks)]
+    lines = [head]
+    for label in labels:
+        cells = []
+        for task in tasks:
+            row, base = by.get((label, task)), by.get(("base", task))
+            text = f"{100 * row['value']:.2f}" if row else "-"
+            if row and base and label != "base":
+                text += f" ({100 * (row['value'] - base['value']):+.2f})"
+            cells.append(text)
+        lines.append([label, *cells])
+    return _render(lines, limited, left=1)
+
+
+def _render(lines: list[list[str]], limited: bool, left: int = 3) -> str:
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    text = ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in
                       enumerate(zip(row, widths, strict=True))) for row in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
-    if any(r["limited"] for r in rows):
+    if limited:
         text.append("* not every document evaluated (--limit or a partial benchmark)")
     return "\n".join(text)

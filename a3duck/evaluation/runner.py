@@ -125,34 +125,76 @@ def evaluate(lm, p: Plan, limit: int | None) -> dict:
 @dataclass
 class ModelSpec:
     base_model: str
-    adapter: str | None = None
+    adapters: list[str] = field(default_factory=list)
     dtype: str = "auto"
     device: str | None = None
     batch_size: int | str = 8
     backend: str = "a3duck"
+    prefix_cache_tokens: int | None = None  # a3duck backend only; None = its default
+
+
+def adapter_labels(adapters: list[str]) -> list[str]:
+    """The ``model`` label of each adapter's rows: ``adapter`` for a single one (as always);
+    with several, each adapter's folder or repo name (numbered when two names coincide)."""
+    if len(adapters) == 1:
+        return ["adapter"]
+    names = [Path(a.rstrip("/")).name for a in adapters]
+    return [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
+
+
+def _switch(model, adapter_dir: Path, name: str, previous: str | None):
+    """Attach adapter ``name`` to the loaded base (IA3 vectors only; the base stays loaded) and
+    drop the previous one."""
+    from peft import PeftModel
+
+    if previous is None:
+        return PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=name,
+                                         is_trainable=False)
+    model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
+    model.set_adapter(name)
+    model.delete_adapter(previous)
+    return model
+
+
+def token_counts(lm, names: dict[str, list[str]]) -> dict[str, dict]:
+    """Per benchmark: tokens a plain per-request run reads, tokens the backend read, ratio."""
+    counts = getattr(lm, "token_counts", None) or {}
+    out = {}
+    for bench, tasks in names.items():
+        plain = sum(counts.get(t, (0, 0))[0] for t in tasks)
+        read = sum(counts.get(t, (0, 0))[1] for t in tasks)
+        if plain:
+            out[bench] = {"plain": plain, "read": read, "ratio": round(plain / max(read, 1), 2)}
+    return out
 
 
 def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], dict]:
-    """Evaluate base (and adapter) on the planned tasks. Returns (rows, details)."""
+    """Evaluate the base and then each adapter on the planned tasks, loading the base once.
+    Returns (rows, details)."""
     from a3duck import models
 
-    adapter_dir = models.resolve_adapter(spec.adapter) if spec.adapter else None
+    adapter_dirs = [models.resolve_adapter(a) for a in spec.adapters]
     cls = lm_class(spec.backend)
     dtype = models.pick_dtype(spec.dtype, spec.device)
     model, path = models.load_base(spec.base_model, dtype=dtype, device=spec.device)
-    if adapter_dir is not None:
+    for adapter_dir in adapter_dirs:
         models.check_adapter_matches(model, adapter_dir, spec.base_model)
-    rows, details = [], {"backend": "hf" if cls.__name__ == "HFLM" else spec.backend}
-    for which in ("base", "adapter") if adapter_dir else ("base",):
-        if which == "adapter":
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    backend = "hf" if cls.__name__ == "HFLM" else spec.backend
+    extra = ({"prefix_cache_tokens": spec.prefix_cache_tokens}
+             if backend == "a3duck" and spec.prefix_cache_tokens is not None else {})
+    rows, details = [], {"backend": backend, "dtype": str(model.dtype).removeprefix("torch."),
+                         "tokens": {}}
+    labels = adapter_labels(spec.adapters)
+    previous = None
+    for which, adapter_dir in [("base", None), *zip(labels, adapter_dirs, strict=True)]:
+        if adapter_dir is not None:
+            model, previous = _switch(model, adapter_dir, which, previous), which
         # the tokenizer `hf` would load for pretrained=BASE(,peft=ADAPTER): the base's own
-        lm = cls(pretrained=model.eval(), tokenizer=path, batch_size=spec.batch_size)
+        lm = cls(pretrained=model.eval(), tokenizer=path, batch_size=spec.batch_size, **extra)
         log.info("evaluating %s on %s", which, ", ".join(p.tasks))
         out = evaluate(lm, p, limit)
         model_rows, model_details = res.rows_for_model(which, out, p.names, p.partial)
         rows += model_rows
         details[which] = model_details
+        details["tokens"][which] = token_counts(lm, p.names)
     return rows, details

@@ -19,9 +19,7 @@ import yaml
 from a3duck import __version__
 from a3duck.config import CONFIG_FILENAME, MIX_KEY
 from a3duck.errors import A3DuckError
-from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
-from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
-from a3duck.files import is_hub_id, public_name, scrub_local_paths
+from a3duck.files import is_hub_id, public_name
 from a3duck.models import ADAPTER_CONFIG, read_adapter_config
 from a3duck.publish import DEFAULT_REPO_ID, CardError
 from a3duck.publish.artifacts import (
@@ -31,6 +29,14 @@ from a3duck.publish.artifacts import (
     read_json,
     read_yaml,
     train_metrics,
+)
+from a3duck.publish.card_results import (
+    TASK_ORDER,
+    dash,
+    eval_table,
+    load_eval_results,
+    long_title,
+    model_index_results,
 )
 from a3duck.sources import parse_sources
 
@@ -44,9 +50,6 @@ REFERENCES = TEMPLATE_DIR / "reference_results.yaml"
 LANGS = ("en", "ko")
 
 
-TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
-_TASKS_WORD = ("one", "two", "three", "four", "five", "six", "seven", "eight")[
-    len(LEADERBOARD_ORDER) - 1]  # "mean of the four"
 
 
 def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
@@ -142,111 +145,15 @@ def contamination_summary(path: str | Path | None) -> dict[str, Any] | None:
     report = read_json(p)
     if not isinstance(report.get("benchmarks"), dict):
         raise CardError(f"{p}: no 'benchmarks' (is it from `a3duck check-contamination`?)")
-    rows = [{"name": _long_title(name), "status": b.get("status", "?"),
-             "questions": _dash(b.get("questions")), "exact": _dash(b.get("exact_duplicates")),
-             "near": _dash(b.get("near_duplicates")),
-             "matched": _dash(b.get("contaminated_questions"))}
+    rows = [{"name": long_title(name), "status": b.get("status", "?"),
+             "questions": dash(b.get("questions")), "exact": dash(b.get("exact_duplicates")),
+             "near": dash(b.get("near_duplicates")),
+             "matched": dash(b.get("contaminated_questions"))}
             for name, b in report["benchmarks"].items()]
     return {"method": report.get("method", "not stated"),
             "threshold": report.get("threshold", "not stated"), "rows": rows,
-            "flagged": _dash(report.get("flagged_training_rows")),
-            "total": _dash(report.get("training_rows"))}
-
-
-def _long_title(name: str) -> str:
-    spec = task_named(name)
-    return spec.long_title if spec else name
-
-
-def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
-    """The eval results for this adapter, or None ('not evaluated')."""
-    candidates = [Path(path)] if path else [adapter_dir / "eval_results.json",
-                                            adapter_dir.parent / "eval_results.json"]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        if path:
-            log.warning("%s not found: the card says 'not evaluated'", path)
-        return None
-    data = read_json(found)
-    if not isinstance(data.get("results"), list):
-        raise CardError(f"{found}: no 'results' list (is it from `a3duck eval`?)")
-    if data.get("base_model") and base and data["base_model"] != base:
-        raise CardError(f"{found} evaluated base {data['base_model']!r}, but this adapter was "
-                        f"trained on {base!r}; pass the eval results of this adapter")
-    return data
-
-
-def _local_run(data: dict) -> bool:
-    """Scored on local benchmark files (other splits/subsets than the leaderboard's)."""
-    return str((data.get("settings") or {}).get("data", "")).startswith("local")
-
-
-def _pct(value) -> str:
-    return f"{100 * value:.2f}"
-
-
-def eval_table(data: dict | None) -> dict[str, Any] | None:
-    """Rows (task x base/adapter) for the card's evaluation table; None if not evaluated."""
-    if data is None:
-        return None
-    by_key = {(r["model"], r["task"]): r for r in data["results"]}
-    rows, partial = [], False
-    for task in TASK_ORDER:
-        base, adapter = by_key.get(("base", task)), by_key.get(("adapter", task))
-        if base is None and adapter is None:
-            continue
-        cells = [_cell(r) for r in (base, adapter)]
-        limited = any(r and r.get("limited") for r in (base, adapter))
-        partial |= limited
-        delta = (f"{100 * (adapter['value'] - base['value']):+.2f}"
-                 if base and adapter else "–")
-        any_row = adapter or base
-        spec = LEADERBOARD_TASKS.get(task)
-        rows.append({"task": spec.long_title if spec else "Average", "base": cells[0],
-                     "adapter": cells[1], "delta": delta, "partial": limited,
-                     "shots": _dash(any_row.get("num_fewshot")) if task != "average" else "–",
-                     "metric": spec.leaderboard_metric if spec else f"mean of the {_TASKS_WORD}",
-                     "n_docs": _dash(any_row.get("n_docs"))})
-    settings = data.get("settings") or {}
-    return {"rows": rows, "partial": partial, "date": data.get("date", "unknown"),
-            "local_files": _local_run(data),
-            "notes": [scrub_local_paths(str(n))[0] for n in data.get("notes") or []],
-            "backend": settings.get("backend"),
-            "lm_eval_version": data.get("lm_eval_version", "unknown"),
-            "a3duck_version": data.get("a3duck_version", "unknown")}
-
-
-def _dash(value) -> str:
-    return "–" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _cell(row: dict | None) -> str:
-    if row is None:
-        return "not evaluated"
-    text = _pct(row["value"])
-    if row.get("stderr") is not None:
-        text += f" ± {_pct(row['stderr'])}"
-    return text + (" †" if row.get("limited") else "")
-
-
-def model_index_results(data: dict | None) -> list:
-    """The adapter's full (not ``--limit``) leaderboard results as Hub ``EvalResult``s."""
-    from huggingface_hub import EvalResult
-
-    results = []
-    for row in (data or {}).get("results", []):
-        spec = LEADERBOARD_TASKS.get(row["task"])
-        if row["model"] != "adapter" or spec is None or row.get("limited") or _local_run(data):
-            continue  # only full runs on the leaderboard's own datasets belong in model-index
-        shots, hub = row.get("num_fewshot", spec.num_fewshot), spec.hub
-        results.append(EvalResult(
-            task_type="text-generation", task_name="Text Generation",
-            dataset_type=hub.type, dataset_name=f"{hub.name} ({shots}-Shot)",
-            dataset_config=hub.config, dataset_split=row.get("split", hub.split),
-            dataset_args={"num_few_shot": shots}, metric_type=spec.leaderboard_metric,
-            metric_name=spec.metric_name, metric_value=round(100 * row["value"], 2),
-        ))
-    return results
+            "flagged": dash(report.get("flagged_training_rows")),
+            "total": dash(report.get("training_rows"))}
 
 
 def reference_rows() -> dict[str, Any]:

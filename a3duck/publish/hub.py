@@ -36,6 +36,7 @@ UPLOAD_FILES = (  # what an adapter repo needs; never checkpoints, optimizer sta
     ADAPTER_WEIGHTS, ADAPTER_CONFIG, CONFIG_FILENAME, "train_metrics.json", "data_report.json",
     "README.md", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
     "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "plots/*.png",
+    ".eval_results/*.yaml",  # the Hub's eval-results entries written by `a3duck card`
 )
 # Written by the tokenizers library (no path fields); a vocabulary entry that looks like a path
 # must not be rewritten, or the published tokenizer would differ from the trained one.
@@ -74,11 +75,12 @@ def require_token() -> str:
     return token
 
 
-def stage(adapter_dir: Path, out: Path, repo_id: str, *, lang: str = "en",
+def stage(adapter_dir: str | Path, out: str | Path, repo_id: str, *, lang: str = "en",
           include_merged: bool = False) -> list[str]:
     """Fill the empty folder ``out`` with exactly what will be uploaded; returns notes for the
     user (files left out, local paths replaced)."""
     check_repo_id(repo_id)
+    adapter_dir, out = Path(adapter_dir), Path(out)
     if not (adapter_dir / ADAPTER_CONFIG).is_file():
         raise HubError(f"{adapter_dir} is not an adapter folder: {ADAPTER_CONFIG} is missing")
     notes = []

@@ -161,6 +161,9 @@ class Runtime:
         self.can_toggle = bool(info.adapter) and not info.merged
         self.scheduler = Scheduler(multi, tokenizer)
         self.last_stats = None
+        # the evaluation backend on this model (scoring.scorer), built lazily; it scores with
+        # the adapter that scoring_session makes active on the calling thread
+        self.scorer = None
         self._count_lock = threading.Lock()
         self.running = 0
         self.peak_running = 0
@@ -214,6 +217,14 @@ class Runtime:
         """A model view with one adapter (or the base) for every row of its calls."""
         name = self.pick(adapter_on, adapter)
         with self._counted(), self.multi.select(self.internal_name(name)) as model:
+            yield model
+
+    @contextlib.contextmanager
+    def scoring_session(self, adapter_on: bool | str = True, adapter: str | None = None):
+        """The loaded model itself with one adapter (or the base) active on this thread, for
+        code that calls its submodules directly (the evaluation backend: ``self.scorer``)."""
+        name = self.pick(adapter_on, adapter)
+        with self._counted(), self.multi.active(self.internal_name(name)) as model:
             yield model
 
     def stream(self, input_ids, settings, markers, stats, name: str):

@@ -1,9 +1,9 @@
 """Few-shot multiple-choice scoring for the Space, the way the evaluation scores it.
 
 The prompt comes from :func:`a3duck.evaluation.formats.build_mc_prompt` (lm-eval's own
-prompt); each choice is scored by the summed log-probability of its continuation tokens,
-encoded like lm-eval's ``_encode_pair`` (trailing context spaces move to the continuation; the
-continuation is what the whole encoding adds to the context encoding). The chosen answer
+prompt); each choice's log-likelihood comes from the evaluation backend itself
+(:class:`a3duck.evaluation.fast_backend.A3DuckLM` wrapped around the already loaded model), so
+it equals what ``a3duck eval`` computes for the same request. The chosen answer
 follows the leaderboard metric of the task: ``acc`` (highest log-likelihood), ``acc_norm``
 (highest log-likelihood per character), or TruthfulQA's ``mc2`` (probability mass on true
 answers).
@@ -80,36 +80,21 @@ def build_prompt(task: str, shots: list, doc: dict) -> tuple[str, list[str]]:
                          f"{type(exc).__name__}: {exc}") from None
 
 
-def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-eval's causal ``_encode_pair``: whole encoding split after the context encoding."""
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    whole = tokenizer(context + continuation)["input_ids"]
-    context_ids = tokenizer(context)["input_ids"]
-    return context_ids, whole[len(context_ids):]
+def scorer(model, tokenizer, max_length: int):
+    """The evaluation backend (``a3duck eval``'s own scoring code) on an already loaded model:
+    lm-eval's pair encoding, left-truncation and the a3duck backend's scoring."""
+    from a3duck.evaluation.fast_backend import A3DuckLM
+
+    return A3DuckLM(pretrained=model, tokenizer=tokenizer, batch_size=1, max_length=max_length)
 
 
-def loglikelihoods(model, tokenizer, context: str, continuations: list[str],
-                   max_length: int) -> list[float]:
-    """Sum of log-probabilities of each continuation's tokens after ``context``."""
-    import torch
-
-    scores = []
-    for continuation in continuations:
-        context_ids, cont_ids = _encode_pair(tokenizer, context, continuation)
-        if not cont_ids:
-            raise InputError(f"choice {continuation!r} encodes to no tokens")
-        # Left-truncate like lm-eval: keep the last max_length tokens that predict the choice.
-        ids = (context_ids + cont_ids)[-(max_length + 1):][:-1]
-        with torch.inference_mode():
-            logits = model(input_ids=torch.tensor([ids], device=model.device),
-                           use_cache=False).logits[0, -len(cont_ids):]
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        target = torch.tensor(cont_ids, device=logprobs.device)[:, None]
-        scores.append(float(logprobs.gather(-1, target).sum()))
-    return scores
+def loglikelihoods(lm, context: str, continuations: list[str]) -> list[float]:
+    """Log-likelihood of each continuation after ``context``, as ``a3duck eval`` scores it."""
+    try:
+        return lm.choice_loglikelihoods(context, continuations)
+    except ValueError:
+        empty = [c for c in continuations if not lm.tok_encode(c, add_special_tokens=False)]
+        raise InputError(f"choice {(empty or continuations)[0]!r} encodes to no tokens") from None
 
 
 @dataclass
@@ -187,7 +172,8 @@ def score_item(runtime, task: str, shots: list, doc: dict, adapter_on: bool = Tr
     """Build the prompt and score every choice with the loaded model (within the cost bounds)."""
     context, continuations = build_prompt(task, shots, doc)
     check_cost(runtime.tokenizer, context, continuations)
-    with runtime.session(adapter_on) as model:
-        lls = loglikelihoods(model, runtime.tokenizer, context, continuations,
-                             runtime.info.context_window)
+    with runtime.scoring_session(adapter_on) as model:
+        if runtime.scorer is None:  # built on first use; the adapter is chosen per call
+            runtime.scorer = scorer(model, runtime.tokenizer, runtime.info.context_window)
+        lls = loglikelihoods(runtime.scorer, context, continuations)
     return ChoiceScores(task, context, continuations, lls, gold_indices(task, doc))

@@ -1,0 +1,60 @@
+"""How each result row was obtained: harness version, backend, dtype, batch size, limit, data.
+
+Every row of eval_results.json carries a ``provenance`` object::
+
+    {lm_eval_version, backend, dtype, batch_size, limit, partial, n_docs, data, date}
+
+``data`` is ``{kind: "hub", dataset, config, revision}`` for lm-eval's Hub datasets (``revision``
+as pinned by the task config, else ``null``: the Hub's main branch on that date) or
+``{kind: "local", files: {relative path: sha256}}`` for ``--data-dir`` runs (every file of the
+benchmark's folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def local_source(data_dir: Path, bench: str) -> dict:
+    folder = Path(data_dir) / LEADERBOARD_TASKS[bench].data_folder
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    return {"kind": "local",
+            "files": {p.relative_to(data_dir).as_posix(): _sha256(p) for p in files}}
+
+
+def hub_source(task) -> dict:
+    """The Hub dataset an lm-eval task object reads, with the revision its config pins."""
+    config = task.config
+    kwargs = getattr(config, "dataset_kwargs", None) or {}
+    return {"kind": "hub", "dataset": config.dataset_path,
+            "config": None if "mmlu" in str(config.task) else config.dataset_name,
+            "revision": kwargs.get("revision")}
+
+
+def data_sources(names: dict[str, list[str]], objects: dict, data_dir: Path | None) -> dict:
+    """Per benchmark: where its documents came from."""
+    if data_dir is not None:
+        return {bench: local_source(Path(data_dir), bench) for bench in names}
+    return {bench: hub_source(objects[tasks[0]]) for bench, tasks in names.items() if tasks}
+
+
+def stamp(rows: list[dict], sources: dict, **common) -> list[dict]:
+    """Add ``provenance`` to every row: ``common`` (lm_eval_version, backend, dtype, batch_size,
+    limit, date) plus the row's own partial flag, document count and data source (the average
+    row names the tasks whose sources it averages)."""
+    for row in rows:
+        data = sources.get(row["task"]) or {"kind": "tasks", "tasks": list(sources)}
+        row["provenance"] = {**common, "partial": bool(row["limited"]), "n_docs": row["n_docs"],
+                             "data": data}
+    return rows

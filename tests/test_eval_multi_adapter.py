@@ -1,0 +1,56 @@
+"""`a3duck eval --adapter A --adapter B`: the base loaded once, base and each adapter evaluated,
+one table; the numbers equal separate single-adapter runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from adapter_factory import make_adapter
+from eval_support import small_data_dir
+
+from a3duck.cli import main
+
+
+def _second_adapter(tiny_llama_dir, out):
+    """Another adapter of the same base: the first's layout, different vectors."""
+    from safetensors.torch import load_file, save_file
+
+    path = make_adapter(tiny_llama_dir, out, base_id=str(tiny_llama_dir))
+    weights = load_file(path / "adapter_model.safetensors")
+    torch.manual_seed(7)
+    save_file({k: v * (0.5 + torch.rand_like(v)) for k, v in weights.items()},
+              str(path / "adapter_model.safetensors"))
+    return path
+
+
+def _rows(path):
+    return {(r["model"], r["task"]): r["value"] for r in json.loads(path.read_text())["results"]}
+
+
+def test_two_adapters_in_one_run_equal_separate_runs(shared_data, tmp_path, tiny_llama_dir,
+                                                      capsys):
+    data = small_data_dir(shared_data, tmp_path / "bench", subjects=())
+    first = make_adapter(tiny_llama_dir, tmp_path / "one" / "ia3-a", base_id=str(tiny_llama_dir))
+    second = _second_adapter(tiny_llama_dir, tmp_path / "two" / "ia3-b")
+    common = ["--base-model", str(tiny_llama_dir), "--data-dir", str(data), "--tasks",
+              "truthfulqa_mc2", "--limit", "3", "--batch-size", "3"]
+    both = tmp_path / "both.json"
+    assert main(["eval", "--adapter", str(first), "--adapter", str(second), *common,
+                 "--output", str(both)]) == 0
+    table = capsys.readouterr().out.split("\n\ntokens read")[0].strip().splitlines()
+    assert [line.split()[0] for line in table[2:5]] == ["base", "ia3-a", "ia3-b"]
+    assert len(table) == 6 and table[5].startswith("*")  # header, rule, three rows, footnote
+    together = _rows(both)
+    doc = json.loads(both.read_text())
+    assert doc["adapters"] == {"ia3-a": "ia3-a", "ia3-b": "ia3-b"}
+    # the second adapter is the one swapped in place of the first: run it alone
+    single = tmp_path / "ia3-b.json"
+    assert main(["eval", "--adapter", str(second), *common, "--output", str(single)]) == 0
+    alone = _rows(single)
+    assert together["ia3-b", "truthfulqa_mc2"] == pytest.approx(alone["adapter", "truthfulqa_mc2"],
+                                                                abs=1e-6)
+    assert together["base", "truthfulqa_mc2"] == pytest.approx(alone["base", "truthfulqa_mc2"],
+                                                               abs=1e-6)
+    assert together["ia3-a", "truthfulqa_mc2"] != together["ia3-b", "truthfulqa_mc2"]
