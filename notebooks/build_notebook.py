@@ -72,7 +72,7 @@ item = examples["arc_challenge"]
 context, choices = fewshot.build_prompt("arc_challenge", item["shots"][:2], item["items"][0])
 print(context[-300:])
 model, tok = models.load(adapter=str(adapter_dir))
-scores = fewshot.loglikelihoods(model, tok, context, choices, max_length=2048)
+scores = fewshot.loglikelihoods(fewshot.scorer(model, tok, max_length=2048), context, choices)
 for choice, ll in zip(choices, scores):
     print(f"{ll:9.3f}  {choice!r}")"""),
     ("md", "## 6. The model card and a staged (dry-run) Hub upload"),
@@ -81,9 +81,10 @@ from a3duck.publish.hub import check_staged, describe, stage
 
 card = render_card(adapter_dir)
 print(str(card)[:600])
-staged = stage(adapter_dir, str(WORK / "staging"), "DopeorNope/A3_duck")
+staged = WORK / "staging"
+notes = stage(adapter_dir, staged, "DopeorNope/A3_duck")  # what was left out or replaced
 check_staged(staged)        # adapter loads, base is a Hub id, no local paths or tokens
-print(describe(staged))"""),
+print(describe(staged, notes))"""),
     ("md", """## 7. Load it back the way users will: `from_pretrained`
 
 With Hub access, `AutoPeftModelForCausalLM.from_pretrained("DopeorNope/A3_duck")` fetches the base
