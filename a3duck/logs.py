@@ -8,6 +8,7 @@ INFO lines, warnings and bars (transformers, datasets, PEFT, lm-eval, HTTP clien
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -20,7 +21,9 @@ def setup(verbose: bool = False) -> None:
     """Configure logging and warnings: a3duck at INFO (DEBUG with -v), libraries quiet unless -v."""
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(format=FORMAT, datefmt="%H:%M:%S")
+        handler = BarSafeHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
+        root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("a3duck").setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in LIBRARY_LOGGERS:  # -v: they inherit the root's INFO
@@ -30,6 +33,18 @@ def setup(verbose: bool = False) -> None:
     if not verbose:  # library warnings (FutureWarning, PEFT's "Could not find a config file")
         warnings.simplefilter("ignore")
         warnings.filterwarnings("default", category=UserWarning, module=r"a3duck(\.|$)")
+
+
+class BarSafeHandler(logging.StreamHandler):
+    """Writes each line through tqdm, so it lands above a running progress bar, not on its line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must never raise; report it the stdlib way
+            self.handleError(record)
 
 
 def _library_verbosity(level: int) -> None:

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from a3duck import dataset as dataset_mod
 from a3duck import fastpath, models
@@ -54,6 +55,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     trainer = _build_trainer(config, model, tokenizer, dataset, checkpoints, plan)
     metrics = MetricsCallback()
     trainer.add_callback(metrics)
+    if trainer.pop_callback(ProgressCallback) is not None:  # same bar, without its raw dicts
+        trainer.add_callback(QuietProgress)
     if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
         save_config(config, checkpoints / CONFIG_FILENAME)
     started = time.perf_counter()
@@ -237,6 +240,7 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
         activation_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, report_to="none",
+        disable_tqdm=False,  # a3duck always shows the training bar (quiet logs would hide it)
         use_cpu=_on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
         max_length=config.cutoff_len, packing=config.packing, padding_free=config.packing,
         completion_only_loss=not config.train_on_inputs,
@@ -260,6 +264,14 @@ def _peak_memory_bytes() -> int:
 
 
 # ----------------------------------------------------------------------------- callbacks
+
+class QuietProgress(ProgressCallback):
+    """transformers' training bar without the metrics dict it writes under the bar at every
+    logging step: MetricsCallback already logs one readable line per step."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return None
+
 
 class MetricsCallback(TrainerCallback):
     """Collects the loss curve, stops on a non-finite loss, logs one line per logging step."""
