@@ -14,6 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("A3DUCK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported (test modules import it
+# at collection, before any fixture runs): set it here so in-process lookups of uncached Hub
+# ids fail at once instead of waiting on the network. Tests that talk to the local Hub server
+# run their commands in subprocesses with their own environment.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 SP_TEXT = [
     "Below is an instruction that describes a task. Write a response that appropriately "
