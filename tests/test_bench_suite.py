@@ -50,3 +50,23 @@ def test_suite_smoke_on_tiny_model(embedded_model_dir, shared_data, tmp_path):
     # three questions per subject share the five shots: read once, not three times
     assert rows["mmlu"]["tokens_ratio"] > 2
     assert "| suite |" in proc.stdout
+
+
+def test_process_bench_smoke_on_tiny_model(embedded_model_dir, shared_data, tmp_path):
+    """`bench/eval_process.py`: two whole `a3duck eval` processes, equal rows, a ratio."""
+    model = _tiny_with_real_tokenizer(embedded_model_dir, tmp_path / "model")
+    out = tmp_path / "process.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "eval_process.py"), "--tasks", "arc_challenge",
+         "--limit", "2", "--rounds", "1", "--data-dir", str(shared_data), "--output", str(out),
+         "--", "--base-model", str(model), "--batch-size", "2"],
+        check=False, capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    report = json.loads(out.read_text())
+    assert report["identical_results"] is True
+    assert [b["backend"] for b in report["backends"]] == ["hf", "a3duck"]
+    assert all(b["wall_s"] > 0 and b["cpu_s"] > 0 for b in report["backends"])
+    assert list(report["results"]) == ["base/arc_challenge"]
+    assert 0 <= report["results"]["base/arc_challenge"] <= 1
+    assert "--base-model" in report["command"] and str(tmp_path) not in report["command"]

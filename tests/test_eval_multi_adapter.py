@@ -33,24 +33,25 @@ def test_two_adapters_in_one_run_equal_separate_runs(shared_data, tmp_path, tiny
                                                       capsys):
     data = small_data_dir(shared_data, tmp_path / "bench", subjects=())
     first = make_adapter(tiny_llama_dir, tmp_path / "one" / "ia3-a", base_id=str(tiny_llama_dir))
-    second = _second_adapter(tiny_llama_dir, tmp_path / "two" / "ia3-b")
+    # "half" is also an nn.Module method: a label must never become PEFT's adapter name
+    second = _second_adapter(tiny_llama_dir, tmp_path / "two" / "half")
     common = ["--base-model", str(tiny_llama_dir), "--data-dir", str(data), "--tasks",
               "truthfulqa_mc2", "--limit", "3", "--batch-size", "3"]
     both = tmp_path / "both.json"
     assert main(["eval", "--adapter", str(first), "--adapter", str(second), *common,
                  "--output", str(both)]) == 0
     table = capsys.readouterr().out.split("\n\ntokens read")[0].strip().splitlines()
-    assert [line.split()[0] for line in table[2:5]] == ["base", "ia3-a", "ia3-b"]
+    assert [line.split()[0] for line in table[2:5]] == ["base", "ia3-a", "half"]
     assert len(table) == 6 and table[5].startswith("*")  # header, rule, three rows, footnote
     together = _rows(both)
     doc = json.loads(both.read_text())
-    assert doc["adapters"] == {"ia3-a": "ia3-a", "ia3-b": "ia3-b"}
+    assert doc["adapters"] == {"ia3-a": "ia3-a", "half": "half"}
     # the second adapter is the one swapped in place of the first: run it alone
-    single = tmp_path / "ia3-b.json"
+    single = tmp_path / "half.json"
     assert main(["eval", "--adapter", str(second), *common, "--output", str(single)]) == 0
     alone = _rows(single)
-    assert together["ia3-b", "truthfulqa_mc2"] == pytest.approx(alone["adapter", "truthfulqa_mc2"],
+    assert together["half", "truthfulqa_mc2"] == pytest.approx(alone["adapter", "truthfulqa_mc2"],
                                                                 abs=1e-6)
     assert together["base", "truthfulqa_mc2"] == pytest.approx(alone["base", "truthfulqa_mc2"],
                                                                abs=1e-6)
-    assert together["ia3-a", "truthfulqa_mc2"] != together["ia3-b", "truthfulqa_mc2"]
+    assert together["ia3-a", "truthfulqa_mc2"] != together["half", "truthfulqa_mc2"]

@@ -186,9 +186,13 @@ def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], 
                          "tokens": {}}
     labels = adapter_labels(spec.adapters)
     previous = None
-    for which, adapter_dir in [("base", None), *zip(labels, adapter_dirs, strict=True)]:
+    for n, (which, adapter_dir) in enumerate([("base", None),
+                                              *zip(labels, adapter_dirs, strict=True)]):
         if adapter_dir is not None:
-            model, previous = _switch(model, adapter_dir, which, previous), which
+            # PEFT's name is internal: a label such as "half" or "to" would clash with
+            # nn.Module attributes inside PEFT's ParameterDicts.
+            name = f"a3duck_adapter_{n}"
+            model, previous = _switch(model, adapter_dir, name, previous), name
         # the tokenizer `hf` would load for pretrained=BASE(,peft=ADAPTER): the base's own
         lm = cls(pretrained=model.eval(), tokenizer=path, batch_size=spec.batch_size, **extra)
         log.info("evaluating %s on %s", which, ", ".join(p.tasks))
