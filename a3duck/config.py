@@ -64,7 +64,8 @@ class TrainConfig:
     # --- sequence handling ------------------------------------------------------------------
     cutoff_len: int = knob(4096, "published value: Llama-2's context window")
     train_on_inputs: bool = knob(False, "published: loss only on the answer, prompts are masked")
-    add_eos_token: bool = knob(False, "published value (Platypus did not append EOS)")
+    add_eos_token: bool = knob(False, "published value; Platypus still ended each example with "
+                               "EOS (its finetune.py L189): True reproduces that")
     group_by_length: bool = knob(False, "published value (it distorts the loss curve)")
     too_long: Literal["truncate", "drop"] = knob(
         "truncate", "rows over cutoff: cut (as Platypus did)")

@@ -104,3 +104,27 @@ def test_several_adapter_results_on_one_adapters_card(adapter, tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(card_mod.CardError, match="not adapter"):
         card_mod.render_card(adapter, eval_results=path)
+
+
+def test_hub_source_names_one_config_or_counts_a_benchmarks_configs():
+    """MMLU spans one dataset config per subject: no single config is named, their count is."""
+    from types import SimpleNamespace
+
+    from a3duck.publish.card_results import _source
+
+    def task(path, name, kwargs=None):
+        return SimpleNamespace(config=SimpleNamespace(dataset_path=path, dataset_name=name,
+                                                      dataset_kwargs=kwargs))
+
+    objects = {"arc": task("allenai/ai2_arc", "ARC-Challenge", {"revision": "r1"}),
+               **{f"mmlu_{s}": task("cais/mmlu", s) for s in ("anatomy", "astronomy", "virology")}}
+    names = {"arc_challenge": ["arc"], "mmlu": ["mmlu_anatomy", "mmlu_astronomy", "mmlu_virology"]}
+    sources = provenance.data_sources(names, objects, None)
+    assert sources["arc_challenge"] == {"kind": "hub", "dataset": "allenai/ai2_arc",
+                                        "config": "ARC-Challenge", "revision": "r1"}
+    assert sources["mmlu"] == {"kind": "hub", "dataset": "cais/mmlu", "config": None,
+                               "revision": None, "configs": 3}
+    assert _source(sources["mmlu"]) == ("Hub dataset cais/mmlu (3 configs), "
+                                        "revision not pinned (main)")
+    assert _source(sources["arc_challenge"]) == ("Hub dataset allenai/ai2_arc (ARC-Challenge), "
+                                                 "revision r1")

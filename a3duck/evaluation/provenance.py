@@ -33,20 +33,24 @@ def local_source(data_dir: Path, bench: str) -> dict:
             "files": {p.relative_to(data_dir).as_posix(): _sha256(p) for p in files}}
 
 
-def hub_source(task) -> dict:
-    """The Hub dataset an lm-eval task object reads, with the revision its config pins."""
+def hub_source(task, one_of: int = 1) -> dict:
+    """The Hub dataset an lm-eval task object reads, with the revision its config pins.
+    ``one_of`` > 1: the benchmark spans that many lm-eval tasks, one dataset config each (MMLU's
+    subjects), so no single config is named; ``configs`` gives their count."""
     config = task.config
     kwargs = getattr(config, "dataset_kwargs", None) or {}
-    return {"kind": "hub", "dataset": config.dataset_path,
-            "config": None if "mmlu" in str(config.task) else config.dataset_name,
-            "revision": kwargs.get("revision")}
+    source = {"kind": "hub", "dataset": config.dataset_path,
+              "config": config.dataset_name if one_of == 1 else None,
+              "revision": kwargs.get("revision")}
+    return source if one_of == 1 else {**source, "configs": one_of}
 
 
 def data_sources(names: dict[str, list[str]], objects: dict, data_dir: Path | None) -> dict:
     """Per benchmark: where its documents came from."""
     if data_dir is not None:
         return {bench: local_source(Path(data_dir), bench) for bench in names}
-    return {bench: hub_source(objects[tasks[0]]) for bench, tasks in names.items() if tasks}
+    return {bench: hub_source(objects[tasks[0]], len(tasks))
+            for bench, tasks in names.items() if tasks}
 
 
 def stamp(rows: list[dict], sources: dict, **common) -> list[dict]:

@@ -129,7 +129,9 @@ def provenance_lines(rows: list[dict]) -> list[str]:
 
 def _source(data: dict) -> str:
     if data.get("kind") == "hub":
-        name = data["dataset"] + (f" ({data['config']})" if data.get("config") else "")
+        which = (data.get("config") or (f"{data['configs']} configs" if data.get("configs")
+                                         else None))
+        name = data["dataset"] + (f" ({which})" if which else "")
         return f"Hub dataset {name}, revision {data.get('revision') or 'not pinned (main)'}"
     files = data.get("files") or {}
     if len(files) > 3:
