@@ -58,13 +58,14 @@ def base_parameter_count(base: str) -> int | None:
 
     from a3duck import embedded
 
-    try:
-        config = AutoConfig.from_pretrained(base, trust_remote_code=False)
-    except (OSError, ValueError):  # offline cache miss: only the embedded default has a fallback
-        if base != embedded.EMBEDDED_MODEL_ID:
+    if base == embedded.EMBEDDED_MODEL_ID:  # the local copy: no Hub round trip (slow offline)
+        config = AutoConfig.from_pretrained(embedded.prepare())
+    else:
+        try:
+            config = AutoConfig.from_pretrained(base, trust_remote_code=False)
+        except (OSError, ValueError):  # offline cache miss
             log.warning("base config for %s unavailable: parameter fraction not computed", base)
             return None
-        config = AutoConfig.from_pretrained(embedded.prepare())
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())
