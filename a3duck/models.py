@@ -51,9 +51,8 @@ def resolve_base_model(name: str) -> str:
             log.info("Hub unavailable for %s (%s); using the embedded copy", name, type(exc).__name__)
             return str(embedded.prepare())
         raise ModelError(
-            f"cannot load base model {name!r}: it is not a local folder and the Hugging Face Hub "
-            f"did not provide it ({type(exc).__name__}). Check the id, log in (`hf auth login`) "
-            "for gated models such as meta-llama/*, or pass a local model folder. Offline, the "
+            f"cannot load base model {name!r}: it is not a local folder and "
+            f"{hub_problem(name, None, exc)}. Pass a local model folder instead; offline, the "
             f"default {EMBEDDED_MODEL_ID} works without the Hub."
         ) from None
 
@@ -81,11 +80,30 @@ def resolve_adapter(adapter: str, revision: str | None = None) -> Path:
         raise ModelError(f"adapter folder not found: {adapter}")
     try:
         return Path(_snapshot(adapter, revision=revision))
-    except Exception as exc:  # noqa: BLE001 - reported to the user with its type and message
-        raise ModelError(
-            f"cannot fetch adapter {adapter!r} from the Hub ({type(exc).__name__}: {exc}). "
-            "Check the repo id and revision, or pass a local adapter folder."
-        ) from None
+    except Exception as exc:  # noqa: BLE001 - explained to the user by its kind
+        raise ModelError(f"cannot fetch adapter {adapter!r}: {hub_problem(adapter, revision, exc)}"
+                         ". Or pass a local adapter folder.") from None
+
+
+def hub_problem(repo_id: str, revision: str | None, exc: Exception) -> str:
+    """Why the Hub did not provide ``repo_id``, and what to do, from the error's kind (its text
+    is not repeated: it can name library arguments a user cannot pass)."""
+    from huggingface_hub import errors as hub
+
+    at = f" at revision {revision!r}" if revision else ""
+    login = "log in with `hf auth login` or set HF_TOKEN"
+    if isinstance(exc, hub.GatedRepoError):  # a subclass of RepositoryNotFoundError
+        return f"{repo_id} is gated on the Hub: accept its terms on its page, then {login}"
+    if isinstance(exc, hub.RepositoryNotFoundError):
+        return f"there is no Hub repo {repo_id} (check the id; for a private repo, {login})"
+    if isinstance(exc, hub.RevisionNotFoundError):
+        return f"{repo_id} has no revision {revision!r} on the Hub (a branch, tag or commit)"
+    if isinstance(exc, hub.LocalEntryNotFoundError):
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub could not be reached"
+        return f"{repo_id}{at} is not in the local Hugging Face cache and {why}"
+    if isinstance(exc, hub.HFValidationError):
+        return f"{repo_id!r} is neither a local folder nor a valid Hub repo id (OWNER/NAME)"
+    return f"the Hugging Face Hub did not provide {repo_id}{at} ({type(exc).__name__})"
 
 
 def _looks_like_path(name: str) -> bool:

@@ -86,3 +86,44 @@ def test_port_in_use_is_reported_before_loading(capsys):
                      "/nonexistent/adapter"])
     err = capsys.readouterr().err
     assert code != 0 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err, err
+
+
+RESOLVE_SCRIPT = """
+import sys
+from a3duck import models
+for repo, revision in [(sys.argv[1], None), (sys.argv[1], "no-such-branch"), (sys.argv[2], None)]:
+    try:
+        models.resolve_adapter(repo, revision)
+    except models.ModelError as exc:
+        print(exc)
+"""
+
+
+def test_adapter_download_failures_say_what_to_do(hub, adapter, tmp_path):  # noqa: F811
+    """A missing repo, a missing revision and a gated repo each get their own advice, through the
+    CLI too, with no library arguments (``local_files_only``) in the text and never the token."""
+    import subprocess
+    import sys
+
+    from test_hub import ROOT
+
+    server, state = hub
+    state.add_folder("test-org/gated-adapter", adapter)
+    state.repos["test-org/gated-adapter"].gated = True
+    state.add_folder("test-org/open-adapter", adapter)
+    env = hub_env(tmp_path, server.base_url)
+    proc = subprocess.run([sys.executable, "-c", RESOLVE_SCRIPT, "test-org/open-adapter",
+                           "test-org/gated-adapter"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout + proc.stderr[-2000:]  # the open repo itself resolves
+    assert "test-org/open-adapter has no revision 'no-such-branch' on the Hub" in lines[0]
+    assert "test-org/gated-adapter is gated on the Hub: accept its terms" in lines[1]
+    assert "HF_TOKEN" in lines[1]
+    cli = subprocess.run([sys.executable, "-m", "a3duck", "inspect", "test-org/no-such-adapter"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         check=False)
+    line = error_line(cli)
+    assert "there is no Hub repo test-org/no-such-adapter (check the id" in line
+    for text in (proc.stdout, proc.stderr, cli.stdout, cli.stderr):
+        assert TOKEN not in text and "local_files_only" not in text
