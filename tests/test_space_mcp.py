@@ -85,9 +85,12 @@ def test_mcp_switch_flag_env_and_space_file(tmp_path, monkeypatch):
     assert config_from_args(parser.parse_args([])).mcp
     monkeypatch.delenv("A3DUCK_MCP")
     space = tmp_path / SPACE_CONFIG_FILE
-    space.write_text("base_model: o/base\nadapters: [o/a, o/b]\nrevision: v1\nmcp: true\n")
-    config = ServeConfig.resolve(space)
+    space.write_text("base_model: o/base\nadapters: [o/a, o/b]\nmcp: true\n")
+    config = ServeConfig.resolve(space)  # every adapter listed is served: a zoo
     assert (config.base_model, config.adapter, config.revision, config.mcp) == (
-        "o/base", "o/a", "v1", True)
+        "o/base", "o/a,o/b", None, True)
+    space.write_text("adapters: [o/a]\nrevision: v1\n")
+    config = ServeConfig.resolve(space)
+    assert (config.adapter, config.revision, config.mcp) == ("o/a", "v1", False)
     monkeypatch.setenv("A3DUCK_ADAPTER", "none")  # the Space's variables override its file
     assert ServeConfig.resolve(space).adapter is None

@@ -78,6 +78,9 @@ def test_dedicated_hardware_front_matter_and_bad_ids(tmp_path):
     meta = front_matter(staged)
     assert meta["suggested_hardware"] == "a100-large" and meta["python_version"] == "3.11"
     assert meta["startup_duration_timeout"] == "1h"
+    with pytest.raises(HubError, match="one adapter's revision"):
+        space_repo.stage_space(space_repo.SpaceSpec(SPACE, adapters=["o/a", "o/b"], revision="v1"),
+                               str(tmp_path / "r"))
     with pytest.raises(HubError, match="not a Hub id.*not a Space hardware"):
         space_repo.stage_space(space_repo.SpaceSpec(SPACE, adapters=["/tmp/x/adapter"],
                                                     hardware="h100"), str(tmp_path / "t"))

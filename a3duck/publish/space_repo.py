@@ -62,6 +62,8 @@ class SpaceSpec:
                [("--space-id", self.space_id), ("--base-model", self.base_model)]
                + [("--adapter", a) for a in self.adapters] if not is_hub_id(value)]
         names = sorted(h.value for h in SpaceHardware)
+        if self.revision and len(self.adapters) > 1:
+            bad.append("--revision names one adapter's revision; give one --adapter with it")
         if self.hardware not in names:
             bad.append(f"--hardware {self.hardware!r} is not a Space hardware ({', '.join(names)})")
         if bad:
@@ -84,8 +86,9 @@ def requirements() -> list[str]:
 def front_matter(spec: SpaceSpec, preload: list[str]) -> dict:
     import gradio
 
-    main_adapter = spec.adapters[0] if spec.adapters else None
-    short = f"IA3 adapter {main_adapter} live" if main_adapter else f"{spec.base_model} live"
+    n = len(spec.adapters)
+    short = (f"{n} IA3 adapters of one base, live" if n > 1 else
+             f"IA3 adapter {spec.adapters[0]} live" if n else f"{spec.base_model} live")
     meta = {
         "title": spec.space_id.split("/")[-1], "emoji": "🦆", "colorFrom": "yellow",
         "colorTo": "green", "sdk": "gradio", "sdk_version": gradio.__version__,

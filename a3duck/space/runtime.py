@@ -82,20 +82,17 @@ class ServeConfig:
 
 
 def read_space_config(path: Path) -> dict:
-    """ServeConfig fields from a Space's config file (absent file: none). The file lists
-    ``adapters``; this app serves the first one."""
+    """ServeConfig fields from a Space's config file (absent file: none). Every adapter the file
+    lists is served (a zoo, as with several ``--adapter``)."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    adapters = [a for a in data.get("adapters") or [] if a]
-    if len(adapters) > 1:
-        log.warning("%s lists %d adapters; this version serves the first, %s",
-                    path.name, len(adapters), adapters[0])
+    adapters = [str(a) for a in data.get("adapters") or [] if a]
     out = {"base_model": data.get("base_model"), "revision": data.get("revision"),
-           "adapter": adapters[0] if adapters else "none", "mcp": bool(data.get("mcp"))}
+           "adapter": ",".join(adapters) or "none", "mcp": bool(data.get("mcp"))}
     return {k: v for k, v in out.items() if v}
 
 
