@@ -8,7 +8,7 @@ import math
 import pytest
 
 from a3duck.errors import InputError
-from a3duck.space.handlers import item_json, parse_item
+from a3duck.space.scoring import item_json, parse_item
 from a3duck.space.scoring import (
     TASK_TITLES,
     ChoiceScores,

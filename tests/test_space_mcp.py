@@ -31,7 +31,7 @@ async def _list_and_score(url: str, item_text: str):
 @pytest.mark.slow
 def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from a3duck.space.handlers import item_json
+    from a3duck.space.scoring import item_json
     from a3duck.space.scoring import score_item
     from a3duck.space.ui import build_demo
 

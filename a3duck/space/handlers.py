@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 
 from a3duck.errors import USER_ERRORS, InputError
@@ -19,7 +18,7 @@ from a3duck.multi_adapter import BASE
 from a3duck.space.chat import build_chat_prompt, check_message
 from a3duck.space.runtime import Runtime
 from a3duck.space.scheduler import answer_together
-from a3duck.space.scoring import check_cost, load_examples, score_item
+from a3duck.space.scoring import check_cost, item_json, parse_item, score_item, score_outputs
 from a3duck.space.zerogpu import gpu, gpu_seconds, prompt_tokens
 from a3duck.space.zoo import about_lines
 
@@ -91,8 +90,6 @@ def _generate(rt: Runtime, prompt_ids, settings: Settings, name: str, markers):
 
 def chat_handler(rt: Runtime):
     """The ChatInterface function (API name /chat)."""
-    import gradio as gr
-
     def seconds(message, history=None, max_new_tokens=256, *_rest):
         turns = [str(m.get("content", "")) for m in history or () if isinstance(m, dict)]
         return gpu_seconds(prompt_tokens(rt.tokenizer, str(message or ""), *turns),
@@ -120,18 +117,12 @@ def chat_handler(rt: Runtime):
         Returns:
             the answer text and a status line with the generation speed.
         """
-        text = check_message(message)
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, top_k=top_k,
                                     repetition_penalty=repetition_penalty)
-        window = rt.info.context_window
-        budget = max(window - settings.max_new_tokens, window // 2)
         name = rt.pick(adapter_on, adapter)
         template = rt.template_for(name)
-        prompt = build_chat_prompt(template, rt.tokenizer, text, history, budget)
-        note = f"⚠️ {prompt.warning}\n\n" if prompt.warning else ""
-        if prompt.warning:
-            gr.Warning(prompt.warning)
+        prompt, note = _chat_prompt(rt, template, check_message(message), history, settings)
         mode = f"`{name}`" + (" (merged)" if rt.info.merged else "")
         for answer, stats in _generate(rt, prompt.input_ids, settings, name,
                                        template.stop_markers):
@@ -141,27 +132,26 @@ def chat_handler(rt: Runtime):
     return chat
 
 
-def item_json(task: str, index: int, k: int) -> str:
-    """A bundled item with its first k shots, one doc per line (readable in the editor)."""
-    data = load_examples()[task]
-    doc = data["items"][int(index or 0) % len(data["items"])]
-    shots = ",\n    ".join(json.dumps(s, ensure_ascii=False) for s in data["shots"][: int(k)])
-    return ('{\n  "shots": [' + (f"\n    {shots}\n  " if shots else "") + '],\n  "doc": '
-            + json.dumps(doc, ensure_ascii=False) + "\n}")
+def _chat_prompt(rt: Runtime, template, text: str, history, settings: Settings):
+    """(prompt, note): the conversation in ``template`` within the context window, leaving room
+    for the answer; note = the warning shown above the answer when old turns were dropped."""
+    import gradio as gr
 
-
-def parse_item(text: str) -> tuple[list, dict]:
-    try:
-        value = json.loads(check_message(text, "item JSON"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"the item is not valid JSON: {exc}") from None
-    if not isinstance(value, dict) or "doc" not in value:
-        raise InputError('the item must be a JSON object {"shots": [...], "doc": {...}}')
-    return value.get("shots") or [], value["doc"]
+    window = rt.info.context_window
+    budget = max(window - settings.max_new_tokens, window // 2)
+    prompt = build_chat_prompt(template, rt.tokenizer, text, history, budget)
+    if prompt.warning:
+        gr.Warning(prompt.warning)
+    return prompt, (f"⚠️ {prompt.warning}\n\n" if prompt.warning else "")
 
 
 def fewshot_handlers(rt: Runtime):
     """(score, generate) functions of the few-shot tab."""
+    return fewshot_score_handler(rt), fewshot_generate_handler(rt)
+
+
+def fewshot_score_handler(rt: Runtime):
+    """The few-shot tab's Score function (API name /fewshot_score)."""
     import gradio as gr
 
     def score_seconds(task, item_text=None, *_rest):
@@ -189,20 +179,13 @@ def fewshot_handlers(rt: Runtime):
         if task == CUSTOM:
             raise gr.Error("Your own examples are scored by generation: use Generate.")
         shots, doc = parse_item(item_json(task, 0, 3) if item_text is None else item_text)
-        result = score_item(rt, task, shots, doc, rt.pick(adapter_on, adapter))
-        letters = [c.strip() for c in result.choices]
-        rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
-                for i, (c, ll, pc, p) in enumerate(zip(letters, result.loglikelihoods,
-                                                       result.per_char, result.probabilities))]
-        label = {f"{i}: {c[:40]}": p for i, (c, p) in enumerate(zip(letters,
-                                                                   result.metric_probabilities))}
-        verdict = (f"**Chosen ({result.metric}): {result.chosen} — {letters[result.chosen]!s}** · "
-                   f"{'correct ✓' if result.correct else 'wrong ✗'} "
-                   f"(correct: {', '.join(str(g) for g in result.gold)})")
-        if result.mc2 is not None:
-            verdict += f" · mc2 = {result.mc2:.3f}"
-        return result.context, label, rows, verdict
+        return score_outputs(score_item(rt, task, shots, doc, rt.pick(adapter_on, adapter)))
 
+    return fewshot_score
+
+
+def fewshot_generate_handler(rt: Runtime):
+    """The few-shot tab's free-form Generate function (API name /fewshot_generate)."""
     def generate_seconds(prompt_text, max_new_tokens=32, *_rest):
         return gpu_seconds(prompt_tokens(rt.tokenizer, str(prompt_text or "")),
                            _number(max_new_tokens, LIMITS.max_new_tokens[1]))
@@ -229,17 +212,26 @@ def fewshot_handlers(rt: Runtime):
                              f"got {stop_at!r}")
         settings = Settings.checked(max_new_tokens=max_new_tokens, temperature=0, top_p=1,
                                     top_k=0, repetition_penalty=1)
-        check_cost(rt.tokenizer, text)
-        ids = rt.tokenizer(text)["input_ids"]
-        keep = rt.info.context_window - settings.max_new_tokens
-        if len(ids) > keep:
-            gr.Warning(f"Prompt too long for the context window: its first {len(ids) - keep} "
-                       "token(s) were cut.")
-            ids = ids[-keep:]
+        ids = _prompt_ids(rt, text, settings.max_new_tokens)
         for answer, _ in _generate(rt, ids, settings, rt.pick(adapter_on, adapter), (stop_at,)):
             yield answer
 
-    return fewshot_score, fewshot_generate
+    return fewshot_generate
+
+
+def _prompt_ids(rt: Runtime, text: str, max_new_tokens: int) -> list[int]:
+    """A free-form prompt's token ids, its start cut (with a warning) so that the answer fits
+    the context window."""
+    import gradio as gr
+
+    check_cost(rt.tokenizer, text)
+    ids = rt.tokenizer(text)["input_ids"]
+    keep = rt.info.context_window - max_new_tokens
+    if len(ids) > keep:
+        gr.Warning(f"Prompt too long for the context window: its first {len(ids) - keep} "
+                   "token(s) were cut.")
+        ids = ids[-keep:]
+    return ids
 
 
 def compare_order(rt: Runtime) -> list[str]:
@@ -280,15 +272,7 @@ def compare_handler(rt: Runtime):
         names = [n for n in order if n in (order if chosen is None else chosen)]
         if not names:
             raise InputError("choose at least one model to answer")
-        rows = []
-        for name in names:
-            template = rt.template_for(name)
-            ids = rt.tokenizer(template.render(text, extra),
-                               add_special_tokens=template.add_special_tokens)["input_ids"]
-            if len(ids) >= rt.info.context_window:
-                raise InputError(f"the prompt is {len(ids)} tokens; the context window is "
-                                 f"{rt.info.context_window}. Shorten it.")
-            rows.append((name, ids, template.stop_markers))
+        rows = [_compare_row(rt, name, text, extra) for name in names]
         texts, stats = dict.fromkeys(order, ""), {n: Stats() for n in names}
         for name, value in answer_together(rt, rows, settings, stats, fit_settings):
             texts[name] = value
@@ -298,6 +282,17 @@ def compare_handler(rt: Runtime):
                                          for n in order}, status),)
 
     return compare
+
+
+def _compare_row(rt: Runtime, name: str, text: str, extra: str | None):
+    """(name, prompt ids, stop markers) of one model's answer: its own template's prompt."""
+    template = rt.template_for(name)
+    ids = rt.tokenizer(template.render(text, extra),
+                       add_special_tokens=template.add_special_tokens)["input_ids"]
+    if len(ids) >= rt.info.context_window:
+        raise InputError(f"the prompt is {len(ids)} tokens; the context window is "
+                         f"{rt.info.context_window}. Shorten it.")
+    return name, ids, template.stop_markers
 
 
 def _compare_outputs(order, texts, status):

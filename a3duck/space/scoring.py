@@ -19,6 +19,7 @@ from pathlib import Path
 
 from a3duck.errors import InputError
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
+from a3duck.space.chat import check_message
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
 # Cost bounds of one few-shot request (each choice is one forward pass over prompt + choice):
@@ -177,3 +178,39 @@ def score_item(runtime, task: str, shots: list, doc: dict, adapter_on: bool = Tr
             runtime.scorer = scorer(model, runtime.tokenizer, runtime.info.context_window)
         lls = loglikelihoods(runtime.scorer, context, continuations)
     return ChoiceScores(task, context, continuations, lls, gold_indices(task, doc))
+
+
+def item_json(task: str, index: int, k: int) -> str:
+    """A bundled item with its first k shots, one doc per line (readable in the editor)."""
+    data = load_examples()[task]
+    doc = data["items"][int(index or 0) % len(data["items"])]
+    shots = ",\n    ".join(json.dumps(s, ensure_ascii=False) for s in data["shots"][: int(k)])
+    return ('{\n  "shots": [' + (f"\n    {shots}\n  " if shots else "") + '],\n  "doc": '
+            + json.dumps(doc, ensure_ascii=False) + "\n}")
+
+
+def parse_item(text: str) -> tuple[list, dict]:
+    try:
+        value = json.loads(check_message(text, "item JSON"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the item is not valid JSON: {exc}") from None
+    if not isinstance(value, dict) or "doc" not in value:
+        raise InputError('the item must be a JSON object {"shots": [...], "doc": {...}}')
+    return value.get("shots") or [], value["doc"]
+
+
+def score_outputs(result) -> tuple:
+    """The Score button's outputs for a scored item: (prompt, {choice: probability}, table rows
+    [index, choice, loglik, per char, probability, gold mark], verdict markdown)."""
+    letters = [c.strip() for c in result.choices]
+    rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
+            for i, (c, ll, pc, p) in enumerate(zip(letters, result.loglikelihoods,
+                                                   result.per_char, result.probabilities))]
+    label = {f"{i}: {c[:40]}": p for i, (c, p) in enumerate(zip(letters,
+                                                               result.metric_probabilities))}
+    verdict = (f"**Chosen ({result.metric}): {result.chosen} — {letters[result.chosen]!s}** · "
+               f"{'correct ✓' if result.correct else 'wrong ✗'} "
+               f"(correct: {', '.join(str(g) for g in result.gold)})")
+    if result.mc2 is not None:
+        verdict += f" · mc2 = {result.mc2:.3f}"
+    return result.context, label, rows, verdict

@@ -20,10 +20,9 @@ from a3duck.space.handlers import (
     compare_handler,
     compare_order,
     fewshot_handlers,
-    item_json,
 )
 from a3duck.space.runtime import Runtime, ServeConfig
-from a3duck.space.scoring import TASK_TITLES, load_examples
+from a3duck.space.scoring import TASK_TITLES, item_json, load_examples
 
 log = logging.getLogger(__name__)
 TITLE = "A3Duck: an (IA)³ adapter for Llama, live"
