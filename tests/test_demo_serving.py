@@ -92,3 +92,15 @@ def test_handlers_raise_gradio_errors_not_tracebacks(tiny_llama_dir, adapter_dir
     # and the next request still works
     answer, status = list(chat_handler(rt)("hi", [], 4, 0, 1, 0, 1, True))[-1]
     assert answer and "tokens/s" in status
+
+
+def test_chat_tab_names_where_answers_stop_for_its_template():
+    """The Chat tab's line says the served template's own stop markers (none for chat)."""
+    from dataclasses import replace
+
+    from a3duck.prompts import get_template
+    from a3duck.space.ui import _stops
+
+    alpaca = get_template("alpaca")
+    assert _stops(alpaca).endswith("`### Instruction` or `### Input:` or `### Response:`")
+    assert _stops(replace(alpaca, stop_markers=())) == "the end of the model's turn (end-of-text)"

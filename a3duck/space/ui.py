@@ -64,10 +64,17 @@ def _chat_tab(gr, rt: Runtime):
                                                  render=False),
         examples=[[m] for m in CHAT_EXAMPLES], cache_examples=False, api_name="chat",
         description=(f"Instruction template **{rt.template.name}** (the adapter's training "
-                     "format); answers stop at end-of-text or at the next `### Instruction`."),
+                     f"format); answers stop at {_stops(rt.template)}."),
         fill_height=False,
     )
     status.render()  # under the conversation: speed of the answer, trimming warnings
+
+
+def _stops(template) -> str:
+    """Where an answer in ``template`` ends, in words."""
+    if not template.stop_markers:
+        return "the end of the model's turn (end-of-text)"
+    return "end-of-text or at the next " + " or ".join(f"`{m}`" for m in template.stop_markers)
 
 
 def _fewshot_tab(gr, rt: Runtime):

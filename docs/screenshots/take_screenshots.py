@@ -1,9 +1,10 @@
 """Take the screenshots in this folder: the Space on the embedded SmolLM2 (+ an adapter),
 driven by Playwright in headless Chromium. Run from the repository root:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python docs/screenshots/take_screenshots.py [ADAPTER_DIR]
+    HF_HUB_OFFLINE=1 .venv/bin/python docs/screenshots/take_screenshots.py [ADAPTERS]
 
-ADAPTER_DIR defaults to out/adapter (what `make demo` trains).
+ADAPTERS is what `a3duck serve --adapter` takes, comma-separated for a zoo (``NAME=folder``
+names one); default out/adapter (what `make demo` trains).
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def shoot_fewshot(page, expect) -> None:
 
 
 def shoot_compare(page, expect) -> None:
-    page.get_by_role("tab", name="Base vs adapter").click()
+    page.get_by_role("tab", name="Compare").click()
     page.locator("#cmp-btn").click()
-    expect(page.locator("#cmp-status")).to_contain_text(re.compile(r"adapter off: \d+ tokens"))
+    expect(page.locator("#cmp-status")).to_contain_text(re.compile(r"base: \d+ tokens"))
     page.screenshot(path=str(HERE / "compare.png"))
 
 
