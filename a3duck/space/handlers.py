@@ -257,7 +257,8 @@ def compare_handler(rt: Runtime):
             context: optional input/context for the instruction ("" for none).
             max_new_tokens: most tokens to generate per answer (1-1024).
             temperature: sampling temperature; 0 = greedy, so differences come from the adapter.
-            chosen: the models that answer (served adapter names and "base"); None: all.
+            chosen: the models that answer (served adapter names and "base"); leave it out
+                for all of them.
         Returns:
             the answer of the first adapter, the answer of the base, a status line, then the
             answers of the further adapters.
