@@ -7,7 +7,10 @@ INFO lines, warnings and bars (transformers, datasets, PEFT, lm-eval, HTTP clien
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import re
 import sys
 import warnings
 
@@ -17,8 +20,12 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LIBRARY_LOGGERS = ("lm_eval", "httpx", "httpcore", "urllib3", "filelock", "matplotlib", "peft")
 
 
+_state = {"verbose": True}  # until setup() runs (library use): show everything
+
+
 def setup(verbose: bool = False) -> None:
     """Configure logging and warnings: a3duck at INFO (DEBUG with -v), libraries quiet unless -v."""
+    _state["verbose"] = verbose
     root = logging.getLogger()
     if not root.handlers:
         handler = BarSafeHandler(sys.stderr)
@@ -62,3 +69,45 @@ def _library_verbosity(level: int) -> None:
     else:
         transformers_logging.enable_progress_bar()
         datasets.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def without_bare_bars():
+    """Unless -v: progress bars without a description that libraries draw on stderr inside the
+    block are dropped (lm-eval draws one per task while it builds requests: 57 for MMLU, per
+    model). Bars with a description (a3duck's, lm-eval's scoring bar) and all other text pass."""
+    if _state["verbose"]:
+        yield
+        return
+    with contextlib.redirect_stderr(_BareBarFilter(sys.stderr)):
+        yield
+
+
+class _BareBarFilter(io.TextIOBase):
+    """A stderr that drops tqdm frames starting with the percentage or count (no description)
+    and the line end tqdm writes after such a bar's last frame; passes everything else."""
+
+    BARE = re.compile(r"\r?\s*(\d+%\||\d+it \[)")
+
+    def __init__(self, target):
+        self.target = target
+        self.after_bar = False
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        if self.BARE.match(text) or (self.after_bar and text == "\n"):
+            self.after_bar = text != "\n"
+            return len(text)
+        self.after_bar = False
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    @property
+    def encoding(self):
+        return getattr(self.target, "encoding", "utf-8")

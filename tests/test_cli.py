@@ -87,3 +87,33 @@ def test_entry_points_still_work():
         out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True,
                              text=True, check=False)
         assert out.returncode == 0 and "-v, --verbose" in out.stdout, out.stderr[-2000:]
+
+
+def test_bare_library_bars_are_dropped_in_quiet_mode(monkeypatch, capsys):
+    """lm-eval draws a bar without a description per task while it builds requests (57 for MMLU,
+    per model): quiet mode drops those; described bars and plain text pass; -v shows all."""
+    from tqdm import tqdm
+
+    from a3duck import logs
+
+    def draw():
+        for _ in tqdm(range(3)):  # like lm-eval's build_all_requests: no desc, sys.stderr
+            pass
+        for _ in tqdm(range(2), desc="Running loglikelihood requests"):
+            pass
+        for _ in tqdm(iter(range(2))):  # no total: "2it [...]"
+            pass
+        print("a plain line", file=sys.stderr)
+
+    monkeypatch.setitem(logs._state, "verbose", False)
+    with logs.without_bare_bars():
+        draw()
+    quiet = capsys.readouterr().err
+    assert "Running loglikelihood requests" in quiet and "a plain line\n" in quiet
+    assert "3/3" not in quiet and "2it" not in quiet
+    assert not any(line.strip() == "" for line in quiet.split("\n")[:-1])  # no blank lines left
+    monkeypatch.setitem(logs._state, "verbose", True)
+    with logs.without_bare_bars():
+        draw()
+    verbose = capsys.readouterr().err
+    assert "3/3" in verbose and "2it" in verbose

@@ -115,11 +115,14 @@ def evaluate(lm, p: Plan, limit: int | None) -> dict:
     """One lm-eval run of every planned task on ``lm`` with the fixed leaderboard seeds."""
     import lm_eval
 
-    return lm_eval.simple_evaluate(
-        model=lm, tasks=list(p.objects.values()), limit=limit, log_samples=False,
-        task_manager=task_manager(p.folder), random_seed=0, numpy_random_seed=FEWSHOT_SEED,
-        torch_random_seed=FEWSHOT_SEED, fewshot_random_seed=FEWSHOT_SEED,
-    )
+    from a3duck.logs import without_bare_bars
+
+    with without_bare_bars():  # one bar per task (57 for MMLU) while lm-eval builds requests
+        return lm_eval.simple_evaluate(
+            model=lm, tasks=list(p.objects.values()), limit=limit, log_samples=False,
+            task_manager=task_manager(p.folder), random_seed=0, numpy_random_seed=FEWSHOT_SEED,
+            torch_random_seed=FEWSHOT_SEED, fewshot_random_seed=FEWSHOT_SEED,
+        )
 
 
 @dataclass
