@@ -14,6 +14,7 @@ Extra ``a3duck eval`` flags go after ``--`` (e.g. ``-- --batch-size 4``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -37,8 +38,6 @@ def _children_cpu() -> float:
 
 def run_once(backend: str, args, extra: list[str], work: Path, n: int) -> dict:
     """One ``a3duck eval`` process; its wall and CPU seconds and its result rows."""
-    import json
-
     out = work / f"{backend}-{n}.json"
     cmd = [sys.executable, "-m", "a3duck", "eval", "--tasks", args.tasks, "--limit",
            str(args.limit), "--data-dir", str(args.data_dir), "--dtype", args.dtype,

@@ -39,10 +39,11 @@ def hub_source(task, one_of: int = 1) -> dict:
     subjects), so no single config is named; ``configs`` gives their count."""
     config = task.config
     kwargs = getattr(config, "dataset_kwargs", None) or {}
-    source = {"kind": "hub", "dataset": config.dataset_path,
-              "config": config.dataset_name if one_of == 1 else None,
+    source = {"kind": "hub", "dataset": config.dataset_path, "config": config.dataset_name,
               "revision": kwargs.get("revision")}
-    return source if one_of == 1 else {**source, "configs": one_of}
+    if one_of > 1:
+        source.update(config=None, configs=one_of)
+    return source
 
 
 def data_sources(names: dict[str, list[str]], objects: dict, data_dir: Path | None) -> dict:

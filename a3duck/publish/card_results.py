@@ -129,8 +129,7 @@ def provenance_lines(rows: list[dict]) -> list[str]:
 
 def _source(data: dict) -> str:
     if data.get("kind") == "hub":
-        which = (data.get("config") or (f"{data['configs']} configs" if data.get("configs")
-                                         else None))
+        which = data.get("config") or (f"{data['configs']} configs" if data.get("configs") else "")
         name = data["dataset"] + (f" ({which})" if which else "")
         return f"Hub dataset {name}, revision {data.get('revision') or 'not pinned (main)'}"
     files = data.get("files") or {}
