@@ -29,6 +29,7 @@ from a3duck import models
 from a3duck.config import CONFIG_FILENAME, MIX_KEY, save_config
 from a3duck.errors import AdapterMismatchError, ConfigError
 from a3duck.files import replacing_folder
+from a3duck.limits import check_number, non_finite
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,23 @@ def parse_spec(spec: str) -> tuple[str, float | None]:
 
 
 def resolve_sources(specs: list[str]) -> list[MixSource]:
+    parsed = [_checked_spec(spec) for spec in specs]  # every weight checked before any download
     out = []
-    for spec in specs:
-        source, weight = parse_spec(spec)
+    for spec, (source, weight) in zip(specs, parsed):
         folder = models.resolve_adapter(source)
         revision = folder.name if folder.parent.name == "snapshots" else None
         out.append(MixSource(source, weight, folder, revision))
     return out
+
+
+def _checked_spec(spec: str) -> tuple[str, float | None]:
+    """:func:`parse_spec`, with the source non-empty and the weight finite (a3duck.limits)."""
+    source, weight = parse_spec(spec)
+    if not source.strip():
+        raise ConfigError(f"--adapter {spec!r}: names no adapter (give DIR_OR_HUB_ID[:WEIGHT])")
+    if weight is not None:
+        check_number(f"--adapter {spec}: the weight", weight)
+    return source, weight
 
 
 def sha256(path: Path) -> str:
@@ -75,10 +86,9 @@ def sha256(path: Path) -> str:
 
 
 def load_raw(folder: Path) -> dict[str, torch.Tensor]:
-    """The adapter file's tensors with PEFT's own key names."""
-    from safetensors.torch import load_file
-
-    return load_file(str(Path(folder) / models.ADAPTER_WEIGHTS))
+    """The adapter file's tensors with PEFT's own key names (the one reader: damaged or
+    non-finite files are refused with their name)."""
+    return models.adapter_tensors(folder)
 
 
 def check_compatible(sources: list[MixSource], tensors: list[dict]) -> None:
@@ -124,7 +134,19 @@ def combine(tensors: list[dict[str, torch.Tensor]], weights: list[float], mode: 
             for w, p in zip(weights, parts):
                 value = value * p ** w
         out[key] = value.to(first.dtype).contiguous()
+    _require_finite_result(out, weights, mode)
     return out
+
+
+def _require_finite_result(mixed: dict[str, torch.Tensor], weights: list[float], mode: str
+                           ) -> None:
+    """Refuse weights whose mix is not finite in the adapter's dtype (never clamped)."""
+    found = non_finite(mixed)
+    if found is not None:
+        raise ConfigError(
+            f"the {mode} mix with weights {', '.join(f'{w:g}' for w in weights)} is not finite "
+            f"({found[0]} gets {found[1]} NaN / {found[2]} infinite values in "
+            f"{mixed[found[0]].dtype}): use smaller weights; nothing was written")
 
 
 def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multiplicative"

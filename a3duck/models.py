@@ -240,6 +240,9 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
                          f"{exc}); copy or download it again, or retrain") from None
     if not tensors:
         raise ModelError(f"adapter file {path} is corrupt or truncated (it holds no tensors)")
+    from a3duck.limits import require_finite
+
+    require_finite(tensors, path)  # a NaN adapter is never loaded (nor served)
     return tensors
 
 

@@ -316,6 +316,11 @@ class MetricsCallback(TrainerCallback):
 def write_adapter(target: Path, model, tokenizer, config: TrainConfig, metrics: dict,
                   data_report: dict) -> Path:
     """Write every artifact into a temporary sibling folder, then swap it into ``target``."""
+    from peft import get_peft_model_state_dict
+
+    from a3duck.limits import require_finite
+
+    require_finite(get_peft_model_state_dict(model), target, writing=True)
     with replacing_folder(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))

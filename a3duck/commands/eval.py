@@ -9,6 +9,7 @@ from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import TASK_ORDER
 from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS
 from a3duck.evaluation.runner import BACKENDS
+from a3duck.limits import MAX_COUNT, flag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,18 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_PREFIX_CACHE_TOKENS}; 0 turns the cross-document cache off)")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
+positive_int = flag(low=1, high=MAX_COUNT)  # the one number rule (a3duck.limits)
+_non_negative_int = flag(low=0, high=MAX_COUNT)
 
 
 def _batch_size(text: str) -> int | str:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from a3duck.limits import MAX_COUNT, flag
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", help="base model: Hub id or local folder (env "
@@ -24,11 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "Compare)")
     parser.add_argument("--host", default=None, help="address to listen on (env "
                         "GRADIO_SERVER_NAME; default 127.0.0.1; 0.0.0.0 for all interfaces)")
-    parser.add_argument("--port", type=int, default=None,
+    parser.add_argument("--port", type=flag(low=1, high=65535), default=None,
                         help="port (env GRADIO_SERVER_PORT; default 7860)")
-    parser.add_argument("--queue-size", type=int, default=None,
+    parser.add_argument("--queue-size", type=flag(low=1, high=MAX_COUNT), default=None,
                         help="visitors that may wait in the queue (default 64)")
-    parser.add_argument("--concurrency", type=int, default=None,
+    parser.add_argument("--concurrency", type=flag(low=1, high=MAX_COUNT), default=None,
                         help="requests served at once, decoded together in mixed batches "
                         "(default 8)")
     parser.add_argument("--mcp", action="store_true", default=None,
