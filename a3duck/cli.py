@@ -70,8 +70,24 @@ def invoke(module, argv: list[str], *, prog: str, description: str,
     module.add_arguments(parser)
     parser.set_defaults(**(defaults or {}))
     args = parser.parse_args(argv)
+    empty = empty_argument(argv)
+    if empty:  # "" would mean "here" as a path, or nothing as a name
+        parser.error(f"{empty} is empty: give a file, folder, Hub id or value")
     logs.setup(args.verbose)
     return run_command(module, args)
+
+
+def empty_argument(argv: list[str]) -> str | None:
+    """The first command-line value that is empty or blank (``--output-dir ""``,
+    ``--data=``, a blank positional), described for the error message; None if there is none."""
+    for i, token in enumerate(argv):
+        option, eq, value = token.partition("=")
+        if token.startswith("--") and eq and not value.strip():
+            return f"argument {option}"
+        if not token.strip():
+            before = argv[i - 1] if i else ""
+            return f"argument {before}" if before.startswith("-") else "a positional argument"
+    return None
 
 
 def run_command(module, args: argparse.Namespace) -> int:

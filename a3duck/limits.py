@@ -36,7 +36,9 @@ def number_problem(value: Any, *, low: float | None = None, high: float | None =
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"must be a number, got {value!r}"
     if not math.isfinite(value):
-        return f"must be a finite number, got {value}"
+        bound = f" {'>' if above else '>='} {_show(low)}" if low is not None and high is None \
+            else ""
+        return f"must be a finite number{bound}, got {value}"
     if integer and value != int(value):
         return f"must be a whole number, got {value}"
     if low is not None and high is not None and not above and not low <= value <= high:

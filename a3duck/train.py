@@ -23,6 +23,7 @@ from a3duck import fastpath, models
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
+from a3duck.model_checks import check_model_settings
 from a3duck.prompts import AUTO_NAME
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     checkpoints = preflight(config, resume)
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
+    check_model_settings(config, base_path)  # from config.json alone: before data and weights
     tokenizer = models.load_tokenizer(base_path)
     prepare = dataset_mod.prepare_stream if config.streaming else dataset_mod.prepare_dataset
     dataset, report, template = prepare(config, tokenizer)

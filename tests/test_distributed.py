@@ -30,7 +30,8 @@ def train_cmd(nproc, tiny, data, out, port, *extra):
                  "--master_port", str(port)] if nproc > 1 else [sys.executable])
     return [*launcher, "-m", "a3duck", "train", "--base-model", str(tiny), "--data", str(data),
             "--output-dir", str(out), "--batch-size", "4", "--micro-batch-size", "1",
-            "--learning-rate", "0.05", "--save-steps", "3", "--device", "cpu", *extra]
+            "--learning-rate", "0.05", "--save-steps", "3", "--device", "cpu",
+            "--cutoff-len", "256", *extra]  # within the tiny model's window (512)
 
 
 def run(cmd, **kw):

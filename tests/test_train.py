@@ -132,7 +132,8 @@ def run_cli(args, **kw):
 def cli_args(tiny_llama_dir, data_file, out):
     return ["--base-model", str(tiny_llama_dir), "--data", str(data_file), "--output-dir",
             str(out), "--max-steps", "20", "--save-steps", "4", "--batch-size", "4",
-            "--micro-batch-size", "1", "--learning-rate", "0.05", "--device", "cpu"]
+            "--micro-batch-size", "1", "--learning-rate", "0.05", "--device", "cpu",
+            "--cutoff-len", "256"]  # within the tiny model's window (512)
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(tiny_llama_dir, data_file, tmp_path):

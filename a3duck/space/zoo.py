@@ -23,8 +23,14 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,95}$")
 def adapter_specs(value: str | list[str] | None) -> list[str]:
     """The adapters asked for: flags (repeated) or a comma-separated list; 'none' = no adapter."""
     parts = value if isinstance(value, list) else str(value or "").split(",")
-    specs = [p.strip() for item in parts for p in str(item).split(",") if p.strip()]
-    return [s for s in specs if s.lower() != "none"]
+    specs = [p.strip() for item in parts for p in str(item).split(",")]
+    if value and not (len(specs) == 1 and not specs[0]) and not all(specs):
+        from a3duck.errors import ConfigError  # ",, ," would silently serve the base alone
+
+        raise ConfigError(f"the adapter list {', '.join(map(repr, parts))} has an empty name: "
+                          "give adapter folders or Hub ids separated by commas (A3DUCK_ADAPTER "
+                          "or --adapter), or 'none' for the base alone")
+    return [s for s in specs if s and s.lower() != "none"]
 
 
 def display_names(specs: list[str]) -> list[tuple[str, str]]:
