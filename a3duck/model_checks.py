@@ -69,17 +69,17 @@ def settings_problems(config, model_config, names: list[str]) -> list[tuple[str,
     problems += module_problems("feedforward_modules", config.feedforward_modules, names)
     targets = config.target_modules or IA3.get(model_config.model_type)
     if config.target_modules is None and targets is None:
-        problems.append(("target_modules", f"PEFT has no IA3 defaults for model type "
-                         f"{model_config.model_type!r}: give target_modules"))
+        problems.append(("target_modules", (f"PEFT has no IA3 defaults for model type "
+                         f"{model_config.model_type!r}: give target_modules")))
     stray = [m for m in config.feedforward_modules or [] if targets and m not in targets]
     if stray:
-        problems.append(("feedforward_modules", f"{', '.join(stray)} must also be in "
+        problems.append(("feedforward_modules", (f"{', '.join(stray)} must also be in "
                          f"target_modules ({', '.join(targets)}): feed-forward modules are "
-                         "a subset of the targets"))
+                         "a subset of the targets")))
     window = _context_window(model_config)
     if window and config.cutoff_len > window:
-        problems.append(("cutoff_len", f"{config.cutoff_len} tokens is longer than the model's "
-                         f"context window ({window}); use --cutoff-len {window} or less"))
+        problems.append(("cutoff_len", (f"{config.cutoff_len} tokens is longer than the model's "
+                         f"context window ({window}); use --cutoff-len {window} or less")))
     return problems
 
 

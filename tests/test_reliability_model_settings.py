@@ -26,10 +26,10 @@ def _train(tiny_llama_dir, tmp_path, *extra):
      "target_modules: 'v_prj' matches no module of this model; did you mean 'v_proj'?"),
     (["--target-modules", "k_proj", "v_proj", "--feedforward-modules", "down_proj"],
      "feedforward_modules: down_proj must also be in target_modules (k_proj, v_proj)"),
-    (["--feedforward-modules", "up_prj"], "'up_prj' matches no module of this model; did you "
-     "mean 'up_proj'?"),
-    (["--cutoff-len", "100000"], "cutoff_len: 100000 tokens is longer than the model's context "
-     "window (512); use --cutoff-len 512 or less"),
+    (["--feedforward-modules", "up_prj"], ("'up_prj' matches no module of this model; did you "
+     "mean 'up_proj'?")),
+    (["--cutoff-len", "100000"], ("cutoff_len: 100000 tokens is longer than the model's context "
+     "window (512); use --cutoff-len 512 or less")),
 ])
 def test_model_settings_are_checked_before_data_and_weights(tiny_llama_dir, tmp_path, capsys,
                                                             extra, says):

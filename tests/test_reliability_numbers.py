@@ -32,7 +32,7 @@ def nan_adapter(adapter, tmp_path):
     shutil.copytree(adapter, out)
     weights = out / models.ADAPTER_WEIGHTS
     tensors = load_file(str(weights))
-    key = sorted(tensors)[0]
+    key = min(tensors)
     tensors[key] = torch.full_like(tensors[key], float("nan"))
     save_file(tensors, str(weights))
     return out
@@ -127,7 +127,7 @@ def test_mix_with_a_fine_weight_writes_finite_vectors(adapter, tmp_path):
     mixed = models.adapter_tensors(out)
     assert all(bool(torch.isfinite(t).all()) for t in mixed.values())
     src = models.adapter_tensors(adapter)
-    key = sorted(src)[0]
+    key = min(src)
     assert torch.allclose(mixed[key], 2.0 * src[key])
 
 
