@@ -19,6 +19,7 @@ from contextlib import nullcontext
 
 import torch
 
+from a3duck import adapter_folder
 from a3duck import data as data_mod
 from a3duck import models
 from a3duck.generation import Settings, generate_text
@@ -31,7 +32,8 @@ GREEDY = Settings(temperature=0.0, repetition_penalty=1.0)  # plain greedy decod
 def load_for_compare(adapter: str | None, base: str | None = None):
     """(model, tokenizer, template): the template is the one the adapter was trained with."""
     model, tokenizer = models.load(base, adapter, dtype=torch.float32)
-    return model, tokenizer, get_template(models.adapter_template(adapter), tokenizer)
+    return model, tokenizer, get_template(
+        adapter_folder.template(adapter_folder.resolve(adapter) if adapter else None), tokenizer)
 
 
 def prompt_of(ex: data_mod.Example, template) -> str:

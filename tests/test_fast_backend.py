@@ -113,7 +113,8 @@ def test_rolling_and_eager_attention(tiny_backends, tiny_llama_dir):
 @pytest.fixture(scope="module")
 def tiny_adapter(tiny_llama_dir, tmp_path_factory):
     from a3duck import models
-    from a3duck.config import CONFIG_FILENAME, TrainConfig, save_config
+    from a3duck.adapter_folder import TRAIN_CONFIG
+    from a3duck.config import TrainConfig, save_config
 
     base, _ = models.load_base(str(tiny_llama_dir), dtype=torch.float32)
     model = models.attach_ia3(base)
@@ -123,7 +124,7 @@ def tiny_adapter(tiny_llama_dir, tmp_path_factory):
             p.data.mul_(1 + 0.5 * torch.rand_like(p))
     out = tmp_path_factory.mktemp("tiny_adapter")
     model.save_pretrained(out)
-    save_config(TrainConfig(base_model=str(tiny_llama_dir)), out / CONFIG_FILENAME)
+    save_config(TrainConfig(base_model=str(tiny_llama_dir)), out / TRAIN_CONFIG)
     return out
 
 

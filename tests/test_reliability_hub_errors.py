@@ -90,10 +90,10 @@ def test_port_in_use_is_reported_before_loading(capsys):
 
 RESOLVE_SCRIPT = """
 import sys
-from a3duck import models
+from a3duck import adapter_folder, models
 for repo, revision in [(sys.argv[1], None), (sys.argv[1], "no-such-branch"), (sys.argv[2], None)]:
     try:
-        models.resolve_adapter(repo, revision)
+        adapter_folder.resolve(repo, revision)
     except models.ModelError as exc:
         print(exc)
 """

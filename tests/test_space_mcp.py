@@ -73,8 +73,9 @@ def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
 def test_mcp_switch_flag_env_and_space_file(tmp_path, monkeypatch):
     import argparse
 
-    from a3duck.commands.serve import add_arguments, config_from_args
-    from a3duck.space.runtime import SPACE_CONFIG_FILE, ServeConfig
+    from a3duck.space.serve import add_arguments, config_from_args
+    from a3duck.hub_defaults import SPACE_CONFIG_FILE
+    from a3duck.space.runtime import ServeConfig
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

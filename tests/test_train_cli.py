@@ -14,8 +14,9 @@ import yaml
 from conftest import repeat_rows, write_jsonl
 
 from a3duck import models
+from a3duck.adapter_folder import TRAIN_CONFIG
 from a3duck.cli import main
-from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, from_dict, load_config, resolve
+from a3duck.config import ConfigError, TrainConfig, from_dict, load_config, resolve
 from a3duck.config_checks import coerce
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +173,7 @@ def checkpoints_made_with(tmp_path, **settings) -> Path:
     made = TrainConfig(**{"base_model": str(tmp_path / "no-such-model"), "device": "cpu",
                           "output_dir": str(tmp_path / "run"),
                           "data": str(tmp_path / "no-such-data.jsonl"), **settings})
-    (checkpoints / CONFIG_FILENAME).write_text(yaml.safe_dump(made.to_dict()))
+    (checkpoints / TRAIN_CONFIG).write_text(yaml.safe_dump(made.to_dict()))
     return checkpoints
 
 

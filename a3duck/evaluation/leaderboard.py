@@ -58,7 +58,7 @@ class TaskSpec:
     text, answer options or None) for the contamination check.
     """
 
-    name: str  # the a3duck / eval_results.json name
+    name: str  # the name in a3duck and in `a3duck eval`'s results file
     title: str  # short table header ("ARC")
     long_title: str  # card and Space ("ARC-Challenge")
     lm_eval_task: str  # lm-eval task; for mmlu the subject tasks are ``mmlu_<subject>``
