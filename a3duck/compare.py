@@ -1,4 +1,4 @@
-"""Base vs adapter on held-out prompts: greedy answers side by side, with two scores.
+"""Base vs adapter on held-out prompts: greedy answers side by side, with three scores.
 
 - ``exact``: the answer equals the reference (whitespace-normalised);
 - ``format``: the answer has the reference's shape. A reference with its key answer in
@@ -19,9 +19,8 @@ from contextlib import nullcontext
 
 import torch
 
-from a3duck import adapter_folder
+from a3duck import adapter_folder, models
 from a3duck import data as data_mod
-from a3duck import models
 from a3duck.generation import Settings, generate_text
 from a3duck.prompts import ChatTemplate, Template, get_template
 

@@ -1,4 +1,6 @@
-"""Training data: load, validate, normalise schemas, deduplicate, render and tokenise.
+"""Training data: the one reader of rows (:func:`read_rows`, in memory and streamed), their
+validation per schema, duplicates, the data report and rendering (tokenising is
+:mod:`a3duck.dataset`).
 
 Accepted schemas (detected from the columns):
 - Open-Platypus / Alpaca: ``instruction``, ``input`` (optional), ``output`` (``data_source`` kept);
@@ -10,7 +12,9 @@ Rows are rendered with the recipe's template (:mod:`a3duck.prompts`); under ``ch
 instruction row is one user turn and one assistant turn. The loss sees every assistant turn.
 Mixtures of several sources: :mod:`a3duck.sources`.
 
-Row numbers in reports are 1-based positions in the file (JSONL: line numbers).
+Row numbers in reports are 1-based: JSONL line numbers, CSV data rows, positions in a JSON array,
+Parquet file or Hub dataset. An invalid row gives the same message in memory and streamed
+(:func:`bad_rows_error`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 ``streaming: true`` in a recipe turns ``data`` into a ``datasets.IterableDataset``: rows come
 from the one reader of :mod:`a3duck.data` (:func:`~a3duck.data.read_rows`: the same rows, row
 numbers and row errors as the in-memory path; a bad row stops the run with the same message, or
-is skipped and counted with ``skip_bad_rows``), Hub ids with ``datasets``' own streaming. TRL packs the stream as it comes. A stream has no length, so
-``max_steps`` is required (checked by the config); a mixture needs weights (each draw picks a
+is skipped and counted with ``skip_bad_rows``), Hub ids with ``datasets``' own streaming. TRL
+packs the stream as it comes. A stream has no length, so ``max_steps`` is required (checked by the config); a mixture needs weights (each draw picks a
 source with its probability, seeded; a source that runs out starts over). Exact duplicates are
 not removed (that would need every row in memory). Resuming continues the stream where it
 stopped: the Trainer reads past the batches already trained on (without training on them), so

@@ -18,8 +18,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from a3duck import dataset as dataset_mod
 from a3duck import adapter_folder as af
+from a3duck import dataset as dataset_mod
 from a3duck import fastpath, models
 from a3duck.config import ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-3  # fp32 per-request |Δ log-likelihood| (issue 3)
 
 lm_eval_hf = pytest.importorskip("lm_eval.models.huggingface")
-from lm_eval.api.instance import Instance
+from lm_eval.api.instance import Instance  # noqa: E402 - only where lm-eval is installed
 
-from a3duck.evaluation.fast_backend import A3DuckLM
+from a3duck.evaluation.fast_backend import A3DuckLM  # noqa: E402
 
 
 def _bench_module():

@@ -1,8 +1,8 @@
 """The import contract of DESIGN.md ("Three products on one library"), held statically over every
 module of the package: top-level, function-level and type-only (``if TYPE_CHECKING:``) imports.
 
-- the core (``a3duck/*.py`` but the entry points ``cli.py`` and ``__main__.py``) imports nothing from evaluation/, publish/, space/,
-  commands/ or cli.py;
+- the core (``a3duck/*.py`` but the entry points ``cli.py`` and ``__main__.py``) imports
+  nothing from evaluation/, publish/, space/, commands/ or cli.py;
 - evaluation/ and publish/ import nothing from space/ or commands/;
 - space/ imports nothing from commands/ or cli.py;
 - a serving package (``a3duck/serving/``, if one comes) imports only the core and evaluation/;
@@ -70,8 +70,8 @@ def _under(name: str, prefixes) -> bool:
 
 def test_the_scan_sees_every_kind_of_import():
     """The scan finds the imports this contract is about: function-level, type-only, relative."""
-    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from a3duck.space import ui\n"
-              "def f():\n    import a3duck.publish.card\n    from . import models\n")
+    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+              "    from a3duck.space import ui\ndef f():\n    import a3duck.publish.card\n    from . import models\n")
     probe = PACKAGE / "_contract_probe.py"
     try:
         probe.write_text(source, encoding="utf-8")

@@ -106,8 +106,9 @@ def test_mix_of_a_corrupt_adapter_says_what_inspect_says(pair, tmp_path, capsys)
     weights = damaged / ADAPTER_WEIGHTS
     weights.write_bytes(weights.read_bytes()[:40])
     messages = []
-    for argv in (["mix", "--adapter", str(damaged), "--adapter", str(pair[1]), "--output-dir",
-                  str(tmp_path / "out")], ["inspect", str(damaged), "--output-dir", str(tmp_path / "i")]):
+    mix = ["mix", "--adapter", str(damaged), "--adapter", str(pair[1]), "--output-dir",
+           str(tmp_path / "out")]
+    for argv in (mix, ["inspect", str(damaged), "--output-dir", str(tmp_path / "i")]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err and "SafetensorError" in err

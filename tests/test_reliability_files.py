@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from a3duck.files import (
     atomic_write,
     atomic_write_text,
@@ -22,6 +20,8 @@ from a3duck.files import (
     scrub_local_paths,
     shared_mode,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)

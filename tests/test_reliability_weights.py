@@ -1,5 +1,5 @@
 """Damaged adapter weights: every reader (compare, inspect, card, push, the Space, eval) goes
-through adapter_folder.read_weights and says "adapter file X is corrupt or truncated (...)"; resume from
+through adapter_folder.read_weights: "adapter file X is corrupt or truncated (...)"; resume from
 a torn checkpoint falls back to the newest loadable one; the final adapter is written with the
 usual permissions and no hidden temporary folder."""
 

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from a3duck.adapter_folder import EVAL_RESULTS
-
 from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import TASK_ORDER
 from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import yaml
 
+from a3duck import adapter_folder as af
 from a3duck.errors import A3DuckError
 from a3duck.files import atomic_write_text, find_local_paths, is_hub_id, scrub_local_paths
-from a3duck import adapter_folder as af
 from a3duck.publish.card import check_repo_id, render_card
 
 # Written by the tokenizers library (no path fields); a vocabulary entry that looks like a path

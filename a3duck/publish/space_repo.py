@@ -27,8 +27,8 @@ from pathlib import Path
 import yaml
 
 from a3duck.files import atomic_write_text, is_hub_id
-from a3duck.publish.hub import HubError, check_text_files
 from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL, SPACE_CONFIG_FILE
+from a3duck.publish.hub import HubError, check_text_files
 
 ZERO_GPU = "zero-a10g"  # huggingface_hub.SpaceHardware.ZERO_A10G: ZeroGPU (H200 slices today)
 # Python of the Space image: ZeroGPU documents 3.10.13 (hub-docs spaces-zerogpu.md); a3duck is
