@@ -56,7 +56,7 @@ print(sorted(p.name for p in adapter_dir.iterdir()))"""),
 result = compare(str(adapter_dir), "data/demo/eval.jsonl", limit=3, max_new_tokens=16)
 print(format_report(result, examples=2))"""),
     ("md", "## 4. What the adapter learned: the IA3 vectors"),
-    ("code", """from a3duck.inspect import format_summary, inspect_adapter
+    ("code", """from a3duck.inspection import format_summary, inspect_adapter
 
 summary = inspect_adapter(adapter_dir, adapter_dir / "plots")
 print(format_summary(summary))

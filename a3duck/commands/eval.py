@@ -64,7 +64,7 @@ def _batch_size(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from a3duck.evaluation.cli import evaluate_to_file
+    from a3duck.evaluation.suite import evaluate_to_file
 
     evaluate_to_file(base_model=args.base_model, adapters=args.adapter, tasks=args.tasks,
                      limit=args.limit, batch_size=args.batch_size, device=args.device,

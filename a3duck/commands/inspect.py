@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from a3duck import adapter_folder
-    from a3duck.inspect import format_summary, inspect_adapter
+    from a3duck.inspection import format_summary, inspect_adapter
 
     adapter = adapter_folder.resolve(args.adapter)
     out = Path(args.output_dir) if args.output_dir else adapter / adapter_folder.PLOTS

@@ -94,10 +94,11 @@ def read_space_config(path: Path) -> dict:
 
 @dataclass
 class ModelInfo:
-    """What the About panel shows."""
+    """What the About panel shows of the base and of the default adapter (the first served, or
+    the merged one); every served adapter's own facts are :attr:`Runtime.adapters`."""
 
     base_model: str
-    adapter: str | None
+    adapter: str | None  # the default adapter's source (None: the base alone)
     revision: str | None
     template: str
     trainable_params: int
@@ -107,7 +108,7 @@ class ModelInfo:
     context_window: int
     merged: bool
     adapter_local: bool = False
-    ia3_plot: str | None = None  # PNG heatmap of the learned IA3 vectors (a3duck inspect)
+    ia3_plot: str | None = None  # the default adapter's IA3 heatmap PNG (a3duck inspect)
 
     @property
     def card_url(self) -> str | None:

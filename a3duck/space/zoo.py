@@ -105,7 +105,7 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     import tempfile
 
     from a3duck import adapter_folder
-    from a3duck.inspect import inspect_adapter
+    from a3duck.inspection import inspect_adapter
 
     folder = adapter_folder.resolve(adapter, revision)
     shipped = adapter_folder.shipped_heatmap(folder)

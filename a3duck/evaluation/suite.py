@@ -1,5 +1,6 @@
-"""The Open LLM Leaderboard (v1) suite for a base model and its adapter, written to
-the results file (the library behind `a3duck eval`, whose flags are in a3duck.commands.eval)."""
+"""The Open LLM Leaderboard (v1) suite for a base model and its adapters, written to the results
+file and printed as a table: the library behind `a3duck eval` (its flags are in
+:mod:`a3duck.commands.eval`)."""
 
 from __future__ import annotations
 
