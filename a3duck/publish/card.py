@@ -19,6 +19,7 @@ import yaml
 from a3duck import __version__, adapter_folder
 from a3duck.config import MIX_KEY
 from a3duck.errors import A3DuckError
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 from a3duck.files import is_hub_id, public_name
 from a3duck.publish import DEFAULT_REPO_ID, CardError
 from a3duck.publish.artifacts import (
@@ -97,6 +98,7 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
         "mix": (config or {}).get(MIX_KEY),
+        "task_headers": [spec.card_header for spec in LEADERBOARD_TASKS.values()],
         "references": reference_rows(), "plots": sorted(
             p.relative_to(adapter_dir).as_posix()
             for p in adapter_dir.glob(f"{adapter_folder.PLOTS}/*.png")),
