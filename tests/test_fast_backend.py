@@ -173,6 +173,7 @@ def test_smollm2_real_arc_and_hellaswag_equal_hf(smol_backends, shared_data):
         assert bench.accuracy(docs, reference) == bench.accuracy(docs, result)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_bench_smoke_on_tiny_model(tiny_llama_dir, shared_data, tmp_path):
     """bench/eval.py end to end with tiny sizes; checks the report, never the timings."""
     out = tmp_path / "bench.json"

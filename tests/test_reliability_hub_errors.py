@@ -99,6 +99,7 @@ for repo, revision in [(sys.argv[1], None), (sys.argv[1], "no-such-branch"), (sy
 """
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_adapter_download_failures_say_what_to_do(hub, adapter, tmp_path):  # noqa: F811
     """A missing repo, a missing revision and a gated repo each get their own advice, through the
     CLI too, with no library arguments (``local_files_only``) in the text and never the token."""

@@ -92,6 +92,7 @@ def test_vicuna_and_fast_one_message_naming_both(tmp_path, capsys):
     assert "learning_rate: expected a number, got 'fast'" in err
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_vicuna_and_fast_from_a_shell(tmp_path):
     bad = recipe(tmp_path, "prompt_template: vicuna\nlearning_rate: fast\n")
     proc = subprocess.run([sys.executable, "-m", "a3duck", "train", "--recipe", bad,
@@ -200,6 +201,7 @@ def test_resume_with_another_length_says_what_it_does_or_refuses(tmp_path, capsy
     assert "new run length (max_steps 20 -> 40): continuing from step 4" in caplog.text
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_quiet_by_default_a3duck_lines_only(tiny_llama_dir, tmp_path):
     """A real (tiny) run: a3duck's own step lines and result, none of the libraries' warnings."""
     data = write_jsonl(tmp_path / "rows.jsonl", repeat_rows(8))
