@@ -136,6 +136,7 @@ def cli_args(tiny_llama_dir, data_file, out):
             "--cutoff-len", "256"]  # within the tiny model's window (512)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_resume_after_sigkill_equals_uninterrupted_run(tiny_llama_dir, data_file, tmp_path):
     full = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "full"))
     part = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "part"))
