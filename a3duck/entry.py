@@ -57,6 +57,16 @@ def run_command(module, args: argparse.Namespace) -> int:
             traceback.print_exc()
         _print_error(f"error: {exc}")
         return 2
+    except Exception as exc:  # disk full, read-only, ...: the user's to fix (a3duck.oserrors)
+        from a3duck.oserrors import as_os_error, explain
+
+        os_error = as_os_error(exc)
+        if os_error is None:
+            raise
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        _print_error(f"error: {explain(os_error)}")
+        return 2
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was left in place", file=sys.stderr)
         return 130

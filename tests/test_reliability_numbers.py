@@ -12,7 +12,8 @@ import torch
 from adapter_factory import make_adapter
 from safetensors.torch import load_file, save_file
 
-from a3duck import limits, models
+from a3duck import adapter_folder as af
+from a3duck import limits
 from a3duck.cli import main
 from a3duck.config import TrainConfig
 from a3duck.errors import ConfigError, InputError, ModelError
@@ -30,7 +31,7 @@ def adapter(tiny_llama_dir, tmp_path_factory):
 def nan_adapter(adapter, tmp_path):
     out = tmp_path / "nan"
     shutil.copytree(adapter, out)
-    weights = out / models.ADAPTER_WEIGHTS
+    weights = out / af.ADAPTER_WEIGHTS
     tensors = load_file(str(weights))
     key = min(tensors)
     tensors[key] = torch.full_like(tensors[key], float("nan"))
@@ -124,21 +125,21 @@ def test_mix_with_a_fine_weight_writes_finite_vectors(adapter, tmp_path):
     out = tmp_path / "mixed"
     assert main(["mix", "--mode", "linear", "--adapter", f"{adapter}:2.0",
                  "--output-dir", str(out)]) == 0
-    mixed = models.adapter_tensors(out)
+    mixed = af.tensors(out)
     assert all(bool(torch.isfinite(t).all()) for t in mixed.values())
-    src = models.adapter_tensors(adapter)
+    src = af.tensors(adapter)
     key = min(src)
     assert torch.allclose(mixed[key], 2.0 * src[key])
 
 
 def test_a_nan_adapter_is_never_loaded(nan_adapter, tmp_path, capsys):
     with pytest.raises(ModelError, match=r"holds non-finite values \(\d+ NaN value"):
-        models.adapter_tensors(nan_adapter)
+        af.tensors(nan_adapter)
     for argv in (["inspect", str(nan_adapter), "--output-dir", str(tmp_path / "p")],
                  ["mix", "--adapter", str(nan_adapter), "--output-dir", str(tmp_path / "m")]):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert f"adapter file {nan_adapter / models.ADAPTER_WEIGHTS} holds non-finite" in err
+        assert f"adapter file {nan_adapter / af.ADAPTER_WEIGHTS} holds non-finite" in err
         assert "Traceback" not in err
     assert not (tmp_path / "m").exists()
 
