@@ -268,11 +268,10 @@ def load_multi(base: str | None, sources: Sequence[AdapterSource], *, dtype=None
     """Check every adapter against the base (recorded id, module names, shapes) on an empty
     (meta) copy of the base, then load the base once and attach all adapters. Returns
     ``(MultiAdapterModel, tokenizer)``."""
-    if base is None:
-        base = (recorded_base(sources[0].folder) if sources else None) or models.EMBEDDED_MODEL_ID
+    base = base_name(base, sources)
     path = models.resolve_base_model(base)
     check_bases(sources, models.hub_id_for(base, path))
-    skeleton = _meta_model(path)
+    skeleton = meta_model(path)
     for src in sources:
         models.check_adapter_matches(skeleton, src.folder, base)
     model, _ = models.load_base(base, dtype=dtype, device=device)
@@ -282,7 +281,15 @@ def load_multi(base: str | None, sources: Sequence[AdapterSource], *, dtype=None
     return MultiAdapterModel(model.eval(), sources), tokenizer
 
 
-def _meta_model(path: str):
+def base_name(base: str | None, sources: Sequence[AdapterSource]) -> str:
+    """The base to serve: the one given, else the first adapter's recorded base, else the
+    embedded model."""
+    if base is None:
+        base = (recorded_base(sources[0].folder) if sources else None) or models.EMBEDDED_MODEL_ID
+    return base
+
+
+def meta_model(path: str):
     """The base's modules with no weights (for shape checks before anything loads)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
