@@ -20,6 +20,8 @@ import logging
 import time
 import uuid
 
+from fastapi import Request  # at module level: the routes' annotations are resolved here
+
 from a3duck.errors import A3DuckError, AdapterMismatchError, InputError, ModelError
 from a3duck.serving.engine import Overloaded
 from a3duck.serving.params import chat_prompt, completion_prompt, parse_common
@@ -54,7 +56,7 @@ def error_for(exc: BaseException):
 
 def build_routes(service) -> list:
     """The ``/v1`` routes of ``service`` (a :class:`a3duck.serving.service.Service`)."""
-    from fastapi import APIRouter, Request
+    from fastapi import APIRouter
 
     router = APIRouter(prefix="/v1")
     key = service.config.api_key
