@@ -77,12 +77,12 @@ def client(server):
 
 def reference(embedded_model_dir, zoo, name, question, max_tokens):
     """The adapter's own PeftModel.generate, greedy fp32, on the prompt its template renders."""
-    from a3duck import models
+    from a3duck import adapter_folder, models
     from a3duck.prompts import get_template, truncate_at_stop
 
     folder = zoo / name if name != "base" else None
     tokenizer = models.load_tokenizer(str(embedded_model_dir))
-    template = get_template(models.adapter_template(str(folder)) if folder else "chat", tokenizer)
+    template = get_template(adapter_folder.template(folder) if folder else "chat", tokenizer)
     text = template.render_messages([{"role": "user", "content": question}])
     ids = tokenizer(text, add_special_tokens=template.add_special_tokens)["input_ids"]
     with torch.inference_mode():

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from a3duck import models
+from a3duck import adapter_folder, models
 from a3duck.errors import InputError, ModelError
 from a3duck.files import public_name
 from a3duck.multi_adapter import BASE, AdapterSource
@@ -153,7 +153,7 @@ class Service:
             raise InputError(f"{name!r} is the base model's name: pick another")
         if hub_id:
             check_recorded_base(hub_id, revision, self.base_id)
-        folder = models.resolve_adapter(path or hub_id, revision)
+        folder = adapter_folder.resolve(path or hub_id, revision)
         self.store.add(AdapterSource(name, path or hub_id, folder, revision), load=True)
         return next(m for m in self.models() if m["id"] == name)
 
@@ -168,14 +168,16 @@ def check_recorded_base(hub_id: str, revision: str | None, base_id: str) -> None
     """Read only a Hub adapter's config and refuse one recorded for another base."""
     from huggingface_hub import hf_hub_download
 
+    from a3duck.hub_access import hub_problem
+
     from a3duck.multi_adapter import same_base
 
     try:
-        config = Path(hf_hub_download(hub_id, models.ADAPTER_CONFIG, revision=revision))
+        config = Path(hf_hub_download(hub_id, adapter_folder.ADAPTER_CONFIG, revision=revision))
     except Exception as exc:  # noqa: BLE001 - explained by its kind
         raise ModelError(f"cannot fetch adapter {hub_id!r}: "
-                         f"{models.hub_problem(hub_id, revision, exc)}") from None
-    trained_on = models.read_adapter_config(config.parent).get("base_model_name_or_path")
+                         f"{hub_problem(hub_id, revision, exc)}") from None
+    trained_on = adapter_folder.recorded_base(config.parent)
     if not same_base(trained_on, base_id):
         from a3duck.errors import AdapterMismatchError
 

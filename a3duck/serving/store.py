@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from a3duck import models
+from a3duck import adapter_folder, models
 from a3duck.errors import ModelError
 from a3duck.files import public_name
-from a3duck.multi_adapter import BASE, AdapterSource, check_bases, read_vectors
+from a3duck.adapter_folder import ia3_vectors
+from a3duck.multi_adapter import BASE, AdapterSource, check_bases
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class AdapterStore:
     # -- slots --------------------------------------------------------------------------------
 
     def _load(self, entry: Entry) -> None:
-        vectors = read_vectors(entry.folder)  # ModelError for a missing/corrupt file
+        vectors = ia3_vectors(entry.folder)  # ModelError for a missing/corrupt file
         if self.max_adapters is not None:
             while len(self.held()) >= self.max_adapters:
                 victim = min((e for e in self.entries.values() if e.slot is not None
@@ -166,7 +167,7 @@ class AdapterStore:
         local = Path(src.source).expanduser().is_dir()
         return Entry(name=src.name, source=public_name(src.source) if local else src.source,
                      folder=Path(src.folder), revision=src.revision,
-                     template=models.adapter_template(str(src.folder)), pinned=pinned, slot=slot,
+                     template=adapter_folder.template(Path(src.folder)), pinned=pinned, slot=slot,
                      created=int(time.time()))
 
     def _meta(self):
@@ -183,4 +184,4 @@ def adapters_in(folder: Path) -> list[AdapterSource]:
     if not folder.is_dir():
         raise ModelError(f"--adapters {folder}: no such folder")
     return [AdapterSource(sub.name, str(sub), sub.resolve()) for sub in sorted(folder.iterdir())
-            if (sub / models.ADAPTER_CONFIG).is_file()]
+            if (sub / adapter_folder.ADAPTER_CONFIG).is_file()]
