@@ -34,6 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=flag(low=1, high=MAX_COUNT), default=None,
                         help="requests served at once, decoded together in mixed batches "
                         "(default 8)")
+    parser.add_argument("--api-key", default=None,
+                        help="require 'Authorization: Bearer KEY' on the OpenAI API at /v1 and "
+                        "enable its admin routes (env A3DUCK_API_KEY; default: open, no admin)")
+    parser.add_argument("--adapters", metavar="DIR", default=None,
+                        help="serve every sub-folder of DIR that holds an adapter, named after "
+                        "the sub-folder, loaded on first use")
+    parser.add_argument("--max-adapters", type=int, default=None, metavar="N",
+                        help="hold at most N --adapters adapters in memory, least recently used "
+                        "evicted and reloaded on use (default: no cap; each is its IA3 vectors)")
+    parser.add_argument("--pin", action="append", default=None, metavar="NAME",
+                        help="never evict adapter NAME (repeatable)")
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="answers decoded together at most by the /v1 engine (default 16)")
+    parser.add_argument("--max-queue", type=int, default=None,
+                        help="/v1 requests that may wait beyond those running before 429 "
+                        "(default 64)")
     parser.add_argument("--mcp", action="store_true", default=None,
                         help="also serve chat, few-shot scoring and compare as MCP tools "
                         "(env A3DUCK_MCP=1; endpoint /gradio_api/mcp/)")
@@ -51,11 +67,23 @@ def config_from_args(args: argparse.Namespace, config_file=None):
         port=args.port, queue_size=args.queue_size, concurrency=args.concurrency)
 
 
+def api_config_from_args(args: argparse.Namespace):
+    """The ApiConfig (OpenAI API at /v1, adapter store) of these flags."""
+    from a3duck.serving.service import ApiConfig
+
+    return ApiConfig.resolve(
+        api_key=getattr(args, "api_key", None), adapters_dir=getattr(args, "adapters", None),
+        max_adapters=getattr(args, "max_adapters", None),
+        pins=tuple(getattr(args, "pin", None) or ()) or None,
+        max_batch=getattr(args, "max_batch", None), max_queue=getattr(args, "max_queue", None))
+
+
 def run(args: argparse.Namespace) -> int:
     from a3duck.space.ui import launch
 
     config_file = getattr(args, "config_file", None)
-    launch(config_from_args(args, config_file), banner_on_error=config_file is not None)
+    launch(config_from_args(args, config_file), banner_on_error=config_file is not None,
+           api=api_config_from_args(args))
     return 0
 
 
