@@ -96,7 +96,7 @@ class Engine:
                     self._admit(request)
                 if self._rows:
                     self._step()
-            except Exception as exc:  # noqa: BLE001 - every running row gets the error
+            except Exception as exc:
                 log.exception("decode step failed")
                 self._fail_all(exc)
 
@@ -106,7 +106,7 @@ class Engine:
             return
         try:
             cache, logits = self._prefill(request)
-        except Exception as exc:  # noqa: BLE001 - this request only
+        except Exception as exc:
             log.exception("prefill failed")
             request.fail(exc)
             return

@@ -169,7 +169,6 @@ def check_recorded_base(hub_id: str, revision: str | None, base_id: str) -> None
     from huggingface_hub import hf_hub_download
 
     from a3duck.hub_access import hub_problem
-
     from a3duck.multi_adapter import same_base
 
     try:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck import adapter_folder, models
+from a3duck.adapter_folder import ia3_vectors
 from a3duck.errors import ModelError
 from a3duck.files import public_name
-from a3duck.adapter_folder import ia3_vectors
 from a3duck.multi_adapter import BASE, AdapterSource, check_bases
 
 log = logging.getLogger(__name__)
