@@ -21,6 +21,7 @@ from a3duck.config import CONFIG_FILENAME, EXPORT_KEY, save_config
 from a3duck.errors import ExportError
 from a3duck.export import fidelity, gguf, lora, modelfile
 from a3duck.files import atomic_write_text, public_name, replacing_folder
+from a3duck.mix import TOKENIZER_FILES
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ FORMATS = ("gguf", "safetensors", "lora")
 RANKS_HELP = "N (an integer), full (exact) or auto (smallest rank within --max-kl)"
 # Mean KL (nats/position) --rank auto must stay within; see docs/export.md for why.
 DEFAULT_MAX_KL = 0.01
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-                   "special_tokens_map.json", "chat_template.jinja")
 
 
 def check_request(fmt: str, outtype: str, rank: str, output_dir: Path, overwrite: bool) -> None:
