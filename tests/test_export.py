@@ -189,6 +189,9 @@ def test_embedded_smollm2_gguf_has_llama_cpp_tokenizer_fields(embedded_model_dir
 
     adapter = random_adapter(embedded_model_dir, tmp_path / "a", seed=5,
                              base_id=embedded.EMBEDDED_MODEL_ID)
+    record = adapter / "a3duck_config.yaml"  # trained on chat data: the chat template
+    record.write_text(record.read_text().replace("prompt_template: auto",
+                                                 "prompt_template: chat"))
     out = tmp_path / "g"
     export(str(adapter), out, "gguf", outtype="f32")
     mine = gguf.GGUFReader(str(next(out.glob("*.gguf"))))
