@@ -12,14 +12,14 @@ import torch
 
 
 def lora_rows(adapter: str, data: str, ranks: list[int]) -> None:
-    from a3duck import models
+    from a3duck import adapter_folder, models
     from a3duck.export import fidelity, lora
 
     ia3, tok = models.load(None, adapter, dtype=torch.float32, device="cpu")
     batches = fidelity.held_out_ids(adapter, tok, data)
     ref = fidelity.logits_of(ia3, batches)
     plain = ia3.unload()
-    factors = lora.factorise(models.adapter_tensors(models.resolve_adapter(adapter)), plain)
+    factors = lora.factorise(adapter_folder.tensors(adapter_folder.resolve(adapter)), plain)
     full = lora.full_rank(factors)
     print(f"| rank | mean KL (nats) | top-1 agreement | max abs logit diff | file MB |")
     for r in [*ranks, full]:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from a3duck import models
-from a3duck.config import CONFIG_FILENAME, EXPORT_KEY, save_config
+from a3duck import adapter_folder, models
+from a3duck.adapter_folder import TOKENIZER_FILES, TRAIN_CONFIG
+from a3duck.config import EXPORT_KEY, save_config
 from a3duck.errors import ExportError
 from a3duck.export import fidelity, gguf, lora, modelfile
 from a3duck.files import atomic_write_text, public_name, replacing_folder
-from a3duck.mix import TOKENIZER_FILES
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def check_request(fmt: str, outtype: str, rank: str, output_dir: Path, overwrite
 
 def resolve_base(adapter: str, base: str | None) -> tuple[Path, str]:
     """(adapter folder, base name); ExportError for a quantised base."""
-    adapter_dir = models.resolve_adapter(adapter)
-    base_name = base or models.base_of(adapter_dir)
+    adapter_dir = adapter_folder.resolve(adapter)
+    base_name = base or adapter_folder.base_of(adapter_dir)
     path = Path(models.resolve_base_model(base_name))
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     if config.get("quantization_config"):
@@ -77,7 +77,7 @@ def _gguf(adapter: str, adapter_dir: Path, base: str | None, out: Path, outtype:
     merged, tokenizer = models.load_merged(adapter, base)
     name = f"{adapter_dir.name}-{outtype}.gguf" if adapter_dir.name != "adapter" else \
         f"{adapter_dir.parent.name}-{outtype}.gguf"
-    template = models.adapter_template(adapter)
+    template = adapter_folder.template(adapter_folder.resolve(adapter))
     with tempfile.TemporaryDirectory() as tok_dir, replacing_folder(out) as tmp:
         tokenizer.save_pretrained(tok_dir)
         gguf.write_gguf(merged, tokenizer, Path(tok_dir), tmp / name, outtype,
@@ -85,7 +85,7 @@ def _gguf(adapter: str, adapter_dir: Path, base: str | None, out: Path, outtype:
         atomic_write_text(tmp / "Modelfile", modelfile.modelfile(name, template, tokenizer))
         atomic_write_text(tmp / "README.md", _gguf_readme(name, adapter, outtype))
         save_config(_record(adapter, template, {"format": "gguf", "outtype": outtype,
-                                                "file": name}), tmp / CONFIG_FILENAME)
+                                                "file": name}), tmp / TRAIN_CONFIG)
     log.info("wrote %s", out / name)
     return {"format": "gguf", "output_dir": str(out), "file": name}
 
@@ -95,7 +95,7 @@ def _lora(adapter, adapter_dir, base_name, base, out, rank, max_kl, data) -> dic
     batches = fidelity.held_out_ids(adapter, tokenizer, data)
     reference = fidelity.logits_of(ia3, batches)  # the IA3 model itself, unmerged
     plain = ia3.unload()  # the base, PEFT's wrappers removed (not merged)
-    factors = lora.factorise(models.adapter_tensors(adapter_dir), plain)
+    factors = lora.factorise(adapter_folder.tensors(adapter_dir), plain)
     full = lora.full_rank(factors)
     tried = {}
     for r in _ranks(rank, full):
@@ -111,13 +111,13 @@ def _lora(adapter, adapter_dir, base_name, base, out, rank, max_kl, data) -> dic
               "max_kl": max_kl if rank == "auto" else None,
               "held_out": public_name(data) if data else "a3duck built-in prompts",
               **result.as_dict()}
-    template = models.adapter_template(adapter)
+    template = adapter_folder.template(adapter_folder.resolve(adapter))
     with replacing_folder(out) as tmp:
         lora.write_lora(tmp, factors, chosen, base_name)
         for file in TOKENIZER_FILES:
             if (adapter_dir / file).is_file():
                 shutil.copy(adapter_dir / file, tmp / file)
-        save_config(_record(adapter, template, record), tmp / CONFIG_FILENAME)
+        save_config(_record(adapter, template, record), tmp / TRAIN_CONFIG)
         atomic_write_text(tmp / "README.md", _lora_readme(adapter, base_name, record, result))
     return {**record, "output_dir": str(out), "line": result.line()}
 
@@ -133,7 +133,7 @@ def _ranks(rank: str, full: int) -> list[int]:
 def _record(adapter: str, template: str, export: dict) -> dict:
     """a3duck_config.yaml of an export: the adapter's recorded training config (when it has one),
     and an ``export`` section saying how it was made and how close it is."""
-    trained = models.adapter_train_config(adapter)
+    trained = adapter_folder.train_config(adapter_folder.resolve(adapter))
     base = trained.to_dict() if trained else {}
     return {**base, "prompt_template": template,
             EXPORT_KEY: {"from_adapter": public_name(adapter), **export}}

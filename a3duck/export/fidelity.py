@@ -56,11 +56,12 @@ def held_out_ids(adapter: str, tokenizer, data: str | None = None, limit: int = 
                  ) -> list[torch.Tensor]:
     """Token ids (one 1×T tensor per text) of the held-out texts in the adapter's template."""
     from a3duck import data as data_mod
-    from a3duck import models
+    from a3duck import adapter_folder
     from a3duck.compare import prompt_of
     from a3duck.prompts import get_template
 
-    template = get_template(models.adapter_template(adapter), tokenizer)
+    template = get_template(adapter_folder.template(adapter_folder.resolve(adapter)),
+                            tokenizer)
     if data:
         rows = data_mod.load_rows(data)[:limit]
         examples = data_mod.normalise(rows, data, template.name, False,

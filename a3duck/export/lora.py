@@ -21,7 +21,8 @@ import torch
 
 from a3duck.errors import ExportError
 
-PREFIX = "base_model.model."
+from a3duck.adapter_folder import ADAPTER_WEIGHTS
+from a3duck.adapter_folder import PEFT_PREFIX as PREFIX
 
 
 @dataclass
@@ -116,8 +117,6 @@ def write_lora(folder: Path, factors: list[Factors], r: int, base_name: str) -> 
     """adapter_config.json (PEFT's LoraConfig) + adapter_model.safetensors in ``folder``."""
     from peft import LoraConfig
     from safetensors.torch import save_file
-
-    from a3duck.models import ADAPTER_WEIGHTS
 
     targets = sorted({f.module.rsplit(".", 1)[-1] for f in factors})
     config = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=r, lora_dropout=0.0,
