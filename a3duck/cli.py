@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("a3duck.commands.compare",
                 "answer held-out prompts with base and adapter side by side"),
     "merge": ("a3duck.commands.merge", "fold an IA3 adapter into its base; write a standalone model"),
+    "export": ("a3duck.commands.export",
+               "an adapter as GGUF + Ollama Modelfile, merged safetensors, or LoRA (measured)"),
     "mix": ("a3duck.commands.mix", "combine IA3 adapters of one base into a new adapter"),
     "eval": ("a3duck.commands.eval", "Open LLM Leaderboard v1 suite for base and/or adapter"),
     "check-contamination": ("a3duck.commands.check_contamination",

@@ -23,6 +23,7 @@ from a3duck.errors import ConfigError
 from a3duck.files import atomic_write_text
 
 MIX_KEY = "mix"  # the training config of a mixed adapter (a3duck mix): its sources and weights
+EXPORT_KEY = "export"  # the training config of an exported folder (a3duck export): how, how close
 SDPA_VARLEN = "sdpa_varlen"  # causal SDPA per packed example (a3duck.fastpath)
 
 
@@ -177,6 +178,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """Read a YAML recipe (a mapping of TrainConfig fields)."""
     raw = read_recipe(path)
     raw.pop(MIX_KEY, None)  # how a mixed adapter was made; not a training setting
+    raw.pop(EXPORT_KEY, None)  # how an export was made; not a training setting
     return from_dict(raw, source=str(path))
 
 

@@ -30,6 +30,11 @@ class TrainingError(A3DuckError):
     """Training could not continue (e.g. a non-finite loss); the message says what to change."""
 
 
+class ExportError(A3DuckError):
+    """An adapter that cannot be exported as asked (format, outtype, architecture, output
+    folder); the message says what to change."""
+
+
 class InputError(A3DuckError):
     """A request (a Space visitor's, an API call's) that cannot run as given; the message says
     what to change."""

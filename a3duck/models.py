@@ -218,25 +218,34 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
-                  dtype=None) -> Path:
+                  dtype=None, replace: bool = False) -> Path:
     """Fold an IA3 adapter into its base and save a standalone safetensors model (atomically).
 
-    The base is (re)loaded in fp32 (or ``dtype``), never quantised: PEFT refuses to merge IA3
-    into an 8-/4-bit base, so a quantised training run is merged from a full-precision reload.
+    An existing ``output_dir`` is refused (ModelError) unless ``replace``. See
+    :func:`load_merged` for how the base is loaded.
     """
     from a3duck.files import replacing_folder
 
-    if adapter_folder.trained_quantized(adapter_folder.resolve(adapter)):
-        log.info("the adapter was trained on a 4/8-bit base; PEFT cannot merge into quantised "
-                 "weights, so the base is reloaded in full precision for the merge")
-    model, tokenizer = load(base, adapter, dtype=dtype or torch.float32, device="cpu")
-    merged = model.merge_and_unload()
+    merged, tokenizer = load_merged(adapter, base, dtype)
     out = Path(output_dir)
     try:
-        with replacing_folder(out, replace=False) as tmp:
+        with replacing_folder(out, replace=replace) as tmp:
             merged.save_pretrained(str(tmp), safe_serialization=True)
             tokenizer.save_pretrained(str(tmp))
     except FileExistsError:
         raise ModelError(f"{out} already exists: choose another --output-dir or remove it"
                          ) from None
     return out
+
+
+def load_merged(adapter: str, base: str | None = None, dtype=None):
+    """(merged model, tokenizer): the IA3 adapter folded into its base, on the CPU.
+
+    The base is (re)loaded in fp32 (or ``dtype``), never quantised: PEFT refuses to merge IA3
+    into an 8-/4-bit base, so a quantised training run is merged from a full-precision reload.
+    """
+    if adapter_folder.trained_quantized(adapter_folder.resolve(adapter)):
+        log.info("the adapter was trained on a 4/8-bit base; PEFT cannot merge into quantised "
+                 "weights, so the base is reloaded in full precision for the merge")
+    model, tokenizer = load(base, adapter, dtype=dtype or torch.float32, device="cpu")
+    return model.merge_and_unload(), tokenizer

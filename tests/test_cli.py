@@ -26,7 +26,7 @@ def restore_logging():
 
 
 def test_every_command_is_a_module_with_add_arguments_and_run():
-    assert set(COMMANDS) == {"prepare-model", "train", "compare", "merge", "mix", "eval", "chat",
+    assert set(COMMANDS) == {"prepare-model", "train", "compare", "merge", "mix", "eval", "chat", "export",
                              "check-contamination", "card", "push", "serve", "space", "inspect"}
     for name, (module_name, help_text) in COMMANDS.items():
         assert module_name == "a3duck.commands." + name.replace("-", "_") and help_text
