@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")
+PREFERENCE_KEYS = frozenset({"chosen", "rejected"})  # what makes a row a preference pair
 CONVERSATION_SCHEMAS = {"messages": ("role", "content"), "conversations": ("from", "value")}
 # ShareGPT speaker names -> roles (the `messages` schema uses the roles themselves).
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
@@ -203,6 +204,10 @@ def detect_schema(rows: Iterable[Any], source: str) -> str:
     for row in rows:
         if isinstance(row, dict):
             keys |= set(row)
+    if PREFERENCE_KEYS <= keys:  # chosen/rejected pairs (a3duck.preference)
+        raise DataError(f"{source}: preference pairs (columns chosen/rejected) fit --method dpo, "
+                        "not sft: pass --method dpo, or SFT rows (e.g. messages, "
+                        "prompt/completion)")
     for name in CONVERSATION_SCHEMAS:
         if name in keys:
             return name
@@ -303,14 +308,18 @@ def _text_problem(value: Any, required: bool) -> str | None:
 
 
 def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: bool,
-              report: DataReport, schema: str | None = None) -> list[Example]:
-    """Validate and render rows, drop exact duplicates; DataError on invalid rows unless skipped."""
+              report: DataReport, schema: str | None = None, convert=None) -> list[Example]:
+    """Validate and render rows, drop exact duplicates; DataError on invalid rows unless skipped.
+
+    ``convert(row, number, schema, template_name)`` returns an item with a ``key`` or the reason
+    the row is invalid (default :func:`to_example`; preference pairs: a3duck.preference)."""
     report.total_rows = len(rows)
     schema = schema or detect_schema(rows, source)
+    convert = convert or to_example
     examples: list[Example] = []
     seen: set[tuple] = set()
     for number, row in enumerate(rows, 1):
-        result = to_example(row, getattr(row, "row", number), schema, template_name)
+        result = convert(row, getattr(row, "row", number), schema, template_name)
         if isinstance(result, str):
             report.bad_rows.append((getattr(row, "row", number), result))
             continue

@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
 from a3duck import dataset as dataset_mod
-from a3duck import fastpath, models
+from a3duck import dpo, fastpath, models, preference
 from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 METRICS_FILE = "train_metrics.json"
 DATA_REPORT_FILE = "data_report.json"
+PREFERENCE_METRICS = ("rewards/", "logps/")  # TRL's DPO metric names, kept per logging step
 
 
 # ----------------------------------------------------------------------------- training
@@ -40,11 +41,13 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
     set_seed(config.seed)
     out = Path(config.output_dir)
+    config = dpo.resolve(config)  # init adapter's sha256, DPO's reference (recorded)
     checkpoints = preflight(config, resume)
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     tokenizer = models.load_tokenizer(base_path)
     prepare = dataset_mod.prepare_stream if config.streaming else dataset_mod.prepare_dataset
+    prepare = preference.prepare if config.method == "dpo" else prepare
     dataset, report, template = prepare(config, tokenizer)
     config = config.replace(prompt_template=template)  # what the adapter records: never auto
     if not config.streaming:  # a stream is counted while it is read (the report at the end)
@@ -69,6 +72,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
              summary["final_loss"])
     if not trainer.is_world_process_zero():  # artifacts are written once, by the main process
         return out / "adapter"
+    dpo.drop_reference(model)  # only the trained adapter ships
     return write_adapter(out / "adapter", model, tokenizer, config, summary, report.to_dict())
 
 
@@ -204,7 +208,7 @@ def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None,
             model, use_gradient_checkpointing=config.gradient_checkpointing)
     # Packed rows are only isolated from each other without a KV cache (mask from position_ids).
     model.config.use_cache = False
-    peft_model = models.attach_ia3(model, config.target_modules, config.feedforward_modules)
+    peft_model = dpo.attach(model, config)  # fresh IA3, or the init adapter (trainable)
     # Record the portable Hub id, never the local folder the weights came from.
     peft_model.peft_config["default"].base_model_name_or_path = models.hub_id_for(
         config.base_model, base_path)
@@ -224,11 +228,25 @@ def _on_cpu(device: str) -> bool:
 
 def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: Path,
                    plan: fastpath.Plan | None = None):
-    import torch
     from trl import SFTConfig
 
     plan = plan or fastpath.plan(config)
+    common = _common_args(config, checkpoints, plan)
+    if config.method == "dpo":
+        return dpo.build_trainer(config, model, tokenizer, dataset, common)
     args = SFTConfig(
+        **common, max_length=config.cutoff_len, packing=config.packing,
+        padding_free=config.packing, completion_only_loss=not config.train_on_inputs,
+        include_num_input_tokens_seen="all" if config.packing else "non_padding")
+    return fastpath.trainer_class(plan.loss)(model=model, args=args, train_dataset=dataset,
+                                             processing_class=tokenizer)
+
+
+def _common_args(config: TrainConfig, checkpoints: Path, plan: fastpath.Plan) -> dict:
+    """The Trainer arguments SFT and DPO share (the published recipe's optimisation)."""
+    import torch
+
+    return dict(
         output_dir=str(checkpoints), seed=config.seed, data_seed=config.seed,
         per_device_train_batch_size=config.micro_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -242,14 +260,9 @@ def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: 
         save_total_limit=config.save_total_limit, report_to="none",
         disable_tqdm=False,  # a3duck always shows the training bar (quiet logs would hide it)
         use_cpu=_on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
-        max_length=config.cutoff_len, packing=config.packing, padding_free=config.packing,
-        completion_only_loss=not config.train_on_inputs,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        include_num_input_tokens_seen="all" if config.packing else "non_padding",
         dataloader_num_workers=0,
     )
-    return fastpath.trainer_class(plan.loss)(model=model, args=args, train_dataset=dataset,
-                                             processing_class=tokenizer)
 
 
 def _peak_memory_bytes() -> int:
@@ -290,12 +303,18 @@ class MetricsCallback(TrainerCallback):
                 "or fp32 rather than fp16, or check the data; the last checkpoint is intact "
                 "(--resume continues from it)"
             )
-        self.loss_history.append({"step": state.global_step, "loss": loss})
+        # DPO's metrics keep TRL's names (rewards/margins, logps/chosen, ...).
+        preference_metrics = {k: float(v) for k, v in logs.items()
+                              if k.startswith(PREFERENCE_METRICS)}
+        self.loss_history.append({"step": state.global_step, "loss": loss, **preference_metrics})
         if not state.is_world_process_zero:
             return
         rate = state.num_input_tokens_seen / max(time.perf_counter() - self._t0, 1e-9)
-        log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", state.global_step, state.max_steps,
-                 loss, float(logs.get("learning_rate", 0.0)), rate)
+        margin = ("" if "rewards/margins" not in logs else
+                  f" margin {logs['rewards/margins']:.4f} accuracy "
+                  f"{logs.get('rewards/accuracies', float('nan')):.2f}")
+        log.info("step %d/%d loss %.4f%s lr %.3g tokens/s %.0f", state.global_step,
+                 state.max_steps, loss, margin, float(logs.get("learning_rate", 0.0)), rate)
 
     def summary(self, state, wall_seconds: float, peak_memory: int) -> dict:
         tokens = int(state.num_input_tokens_seen)
