@@ -174,8 +174,8 @@ def _preference_problems(v: Mapping[str, Any]) -> list[Problem]:
     """What method dpo needs of the other settings (a3duck.dpo)."""
     problems = []
     if v.get("reference") == "init_adapter" and not v.get("init_adapter"):
-        problems.append(("reference", "init_adapter needs --init-adapter (the adapter to start "
-                                      "from and compare with)"))
+        problems.append(("reference", ("init_adapter needs --init-adapter (the adapter to start "
+                                      "from and compare with)")))
     if v.get("method") == "dpo" and v.get("streaming"):
         problems.append(("streaming", "not supported with method dpo (pairs are read whole)"))
     if v.get("init_adapter_sha256") and not v.get("init_adapter"):

@@ -74,6 +74,31 @@ def describe(config) -> str:
     return f"DPO {start}, reference {ref}, beta {config.beta}, loss {config.loss_type}"
 
 
+def lineage(config) -> str | None:
+    """"SFT on X -> DPO on Y (reference ...)" for train_metrics.json and the card; None for SFT
+    from scratch. Local paths are shown by their public name only."""
+    from a3duck.files import public_name
+
+    if config.method != "dpo" and not config.init_adapter:
+        return None
+    start = ""
+    if config.init_adapter:
+        before = models.adapter_train_config(config.init_adapter)
+        start = (f"{before.method.upper()} on {_data_name(before.data)}" if before else
+                 f"the adapter {public_name(config.init_adapter)}") + " → "
+    if config.method != "dpo":
+        return f"{start}SFT on {_data_name(config.data)}"
+    ref = "a frozen copy of the init adapter" if config.reference == "init_adapter" else \
+        "the base model"
+    return f"{start}DPO on {_data_name(config.data)} (reference: {ref}, beta {config.beta:g})"
+
+
+def _data_name(data) -> str:
+    from a3duck.files import public_name
+
+    return public_name(data) if isinstance(data, str) else "a mixture of sources"
+
+
 def attach(model, config):
     """``model`` with its trainable IA3 adapter: a fresh one (vectors at 1.0), or
     ``config.init_adapter`` loaded trainable (its own target modules)."""
@@ -116,7 +141,8 @@ def build_trainer(config, model, tokenizer, dataset, common_args: dict):
     from trl import DPOConfig
 
     args = DPOConfig(**common_args, beta=config.beta, loss_type=[config.loss_type],
-                     max_length=config.cutoff_len, precompute_ref_log_probs=False)
+                     max_length=config.cutoff_len, precompute_ref_log_probs=False,
+                     include_num_input_tokens_seen="non_padding")
     trainer = trainer_class()(model=model, args=args, train_dataset=dataset,
                               processing_class=tokenizer)
     set_reference(trainer.model, config)
@@ -150,6 +176,8 @@ def set_reference(model, config) -> None:
     ref = {n: p for n, p in model.named_parameters() if n.endswith("." + REF_ADAPTER)}
     if not ref:
         raise TrainingError("the reference adapter holds no parameters")
+    for param in ref.values():  # frozen (PEFT can leave an added adapter trainable, e.g. bf16)
+        param.requires_grad_(False)
     for name, param in ref.items():
         expected = torch.ones_like(param) if wanted is None else \
             wanted[_saved_name(name)].to(param.dtype)

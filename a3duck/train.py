@@ -66,7 +66,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
     summary = {**metrics.summary(trainer.state, wall, _peak_memory_bytes()),
-               "fast_path": plan.to_dict()}
+               "fast_path": plan.to_dict(), "lineage": dpo.lineage(config)}
     log.info("trained %d steps, %d tokens, %.0f tokens/s, final loss %.4f",
              summary["steps"], summary["train_tokens"], summary["train_tokens_per_second"],
              summary["final_loss"])
@@ -246,23 +246,23 @@ def _common_args(config: TrainConfig, checkpoints: Path, plan: fastpath.Plan) ->
     """The Trainer arguments SFT and DPO share (the published recipe's optimisation)."""
     import torch
 
-    return dict(
-        output_dir=str(checkpoints), seed=config.seed, data_seed=config.seed,
-        per_device_train_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-        num_train_epochs=config.num_epochs, max_steps=config.max_steps,
-        max_grad_norm=config.max_grad_norm, bf16=plan.dtype == torch.bfloat16,
-        torch_compile=plan.compile,
-        activation_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit, report_to="none",
-        disable_tqdm=False,  # a3duck always shows the training bar (quiet logs would hide it)
-        use_cpu=_on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        dataloader_num_workers=0,
-    )
+    return {
+        "output_dir": str(checkpoints), "seed": config.seed, "data_seed": config.seed,
+        "per_device_train_batch_size": config.micro_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate, "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_steps, "weight_decay": config.weight_decay,
+        "num_train_epochs": config.num_epochs, "max_steps": config.max_steps,
+        "max_grad_norm": config.max_grad_norm, "bf16": plan.dtype == torch.bfloat16,
+        "torch_compile": plan.compile,
+        "activation_checkpointing": config.gradient_checkpointing,
+        "logging_steps": config.logging_steps, "save_strategy": "steps", "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit, "report_to": "none",
+        "disable_tqdm": False,  # a3duck always shows the training bar (quiet logs would hide it)
+        "use_cpu": _on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
+        "train_sampling_strategy": "group_by_length" if config.group_by_length else "random",
+        "dataloader_num_workers": 0,
+    }
 
 
 def _peak_memory_bytes() -> int:

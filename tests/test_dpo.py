@@ -19,10 +19,10 @@ PAIRS = [{"prompt": f"Question {i}: what is the capital of France?",
 
 
 def tiny(tiny_llama_dir, data, out, **kw):
-    base = dict(base_model=str(tiny_llama_dir), data=str(data), output_dir=str(out),
-                learning_rate=5e-2, warmup_steps=0, batch_size=4, micro_batch_size=2,
-                max_steps=2, cutoff_len=128, save_steps=50, precision="fp32", device="cpu",
-                lr_scheduler="constant", add_eos_token=True)
+    base = {"base_model": str(tiny_llama_dir), "data": str(data), "output_dir": str(out),
+                "learning_rate": 5e-2, "warmup_steps": 0, "batch_size": 4, "micro_batch_size": 2,
+                "max_steps": 2, "cutoff_len": 128, "save_steps": 50, "precision": "fp32", "device": "cpu",
+                "lr_scheduler": "constant", "add_eos_token": True}
     base.update(kw)
     return TrainConfig(**base)
 

@@ -13,8 +13,8 @@ HH = "preference/hh-rlhf-harmless-base-test-part1.jsonl"
 
 
 def config(data, tiny_llama_dir, **kw):
-    base = dict(base_model=str(tiny_llama_dir), data=str(data), method="dpo", cutoff_len=128,
-                device="cpu", prompt_template="alpaca", add_eos_token=True)
+    base = {"base_model": str(tiny_llama_dir), "data": str(data), "method": "dpo", "cutoff_len": 128,
+                "device": "cpu", "prompt_template": "alpaca", "add_eos_token": True}
     base.update(kw)
     return TrainConfig(**base)
 
@@ -89,7 +89,7 @@ def test_each_bad_row_class_is_named_with_its_row(row, message, tmp_path, tiny_l
         prepare([good, good | {"prompt": "q"} if "prompt" in good else good, row], tmp_path,
                 tiny_llama_dir)
     assert f"row 3: {message}" in str(err.value)
-    (ds, report, _), _ = prepare([good, row], tmp_path, tiny_llama_dir, skip_bad_rows=True)
+    (_ds, report, _), _ = prepare([good, row], tmp_path, tiny_llama_dir, skip_bad_rows=True)
     assert report.kept == 1 and report.to_dict()["invalid_row_numbers"] == [2]
 
 
@@ -141,7 +141,7 @@ def test_cli_refuses_mismatch_with_exit_2(tmp_path, tiny_llama_dir):
     sft = write_jsonl(tmp_path / "sft.jsonl", repeat_rows(2))
     run = subprocess.run([sys.executable, "-m", "a3duck", "train", "--method", "dpo", "--data",
                           str(sft), "--base-model", str(tiny_llama_dir), "--output-dir",
-                          str(tmp_path / "o")], capture_output=True, text=True,
+                          str(tmp_path / "o")], check=False, capture_output=True, text=True,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 2 and "fit --method sft, not dpo" in run.stderr
     assert "Traceback" not in run.stderr
@@ -154,7 +154,7 @@ def test_real_hh_rlhf_pairs(shared_data, tmp_path, tiny_llama_dir):
     assert preference.detect(rows, "hh") == preference.TRANSCRIPT
     tok = models.load_tokenizer(str(tiny_llama_dir))
     cfg = config(path, tiny_llama_dir, skip_bad_rows=True, cutoff_len=4096)
-    ds, report, _ = preference.prepare(cfg, tok)
+    _ds, report, _ = preference.prepare(cfg, tok)
     # 5 of the first 1,000 are unusable: 3 empty final answers, 2 with two Assistant turns in a row.
     assert [row for row, _ in report.bad_rows] == sorted(row for row, _ in report.bad_rows)
     assert len(report.bad_rows) == 5 and report.kept == 1000 - 5 - report.duplicates

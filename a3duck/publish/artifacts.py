@@ -95,6 +95,12 @@ def train_metrics(adapter_dir: Path) -> dict[str, str] | None:
             for k, v in shown.items() if v is not None}
 
 
+def lineage(adapter_dir: Path) -> str | None:
+    """How the adapter was made when it started from another ("SFT on X → DPO on Y")."""
+    path = adapter_dir / "train_metrics.json"
+    return read_json(path).get("lineage") if path.is_file() else None
+
+
 def data_report(adapter_dir: Path) -> dict[str, str] | None:
     path = adapter_dir / "data_report.json"
     if not path.is_file():
