@@ -82,6 +82,13 @@ def test_first_step_from_sft_adapter_is_policy_equals_reference(sft_adapter, tin
     for key in ("rewards/rejected", "rewards/accuracies", "logps/chosen", "logps/rejected"):
         assert all(key in entry for entry in history)
     assert history[1]["rewards/margins"] > 0  # the second step learnt from the first
+    metrics = json.loads((adapter / "train_metrics.json").read_text())
+    assert metrics["lineage"] == ("SFT on sft.jsonl → DPO on pairs.jsonl (reference: a frozen "
+                                  "copy of the init adapter, beta 0.1)")
+    assert metrics["train_tokens"] > 0
+    from a3duck.publish.card import card_context
+
+    assert card_context(adapter, "a/b", None, None)["lineage"] == metrics["lineage"]
     recorded = yaml.safe_load((adapter / "a3duck_config.yaml").read_text())
     from a3duck.mix import sha256
 
