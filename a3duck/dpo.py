@@ -11,8 +11,10 @@ beforehand makes its ``add_adapter("ref")`` fail), so a3duck lets TRL create "re
 loads the init adapter's weights into it with PEFT's own ``set_peft_model_state_dict``, and
 checks every "ref" vector against what the reference must be before the first step
 (:func:`set_reference`). The result is a frozen copy of the init adapter, used by TRL's
-``use_adapter("ref")`` for every reference forward (one extra no-grad forward per step; the
-alternative, reference log-probs precomputed once, is compared in docs/recipes.md).
+``use_adapter("ref")`` for every reference forward: one extra no-grad forward per step. The
+alternative, ``precompute_ref_log_probs``, is not used: trl 1.16 runs that pass inside
+``DPOTrainer.__init__`` through the same uncopied "ref" adapter (dpo_trainer.py, lines 1013-1017
+and 1254), before anything can correct it, so it would precompute the base's log-probs.
 
 Settings that do not apply to DPO are ignored with one line each (packing: pairs are padded per
 batch; the loss fast path: TRL computes log-probs with its own fused LM head; train_on_inputs:
