@@ -10,7 +10,6 @@ scheduler, ...). Nothing here touches a model, data or the file system.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import types
 from collections.abc import Mapping
@@ -146,7 +145,7 @@ def value_problems(v: Mapping[str, Any], skip: set[str] = frozenset()) -> list[P
     """What a run cannot use in already-typed values; fields in ``skip`` (wrong type) are not
     checked again."""
     checks = [
-        ("learning_rate", _positive_finite), ("num_epochs", _positive_finite),
+        ("learning_rate", _positive_finite), ("num_epochs", _epochs),
         ("weight_decay", _non_negative_finite), ("max_grad_norm", _non_negative_finite),
         ("max_steps", _steps), ("batch_size", _at_least(1)), ("micro_batch_size", _at_least(1)),
         ("cutoff_len", _at_least(8, "tokens")), ("warmup_steps", _at_least(0)),
@@ -159,6 +158,8 @@ def value_problems(v: Mapping[str, Any], skip: set[str] = frozenset()) -> list[P
     ]
     problems = [(name, msg) for name, check in checks
                 if name in v and name not in skip and (msg := check(v[name]))]
+    named = skip | {name for name, _ in problems}
+    problems += [p for p in _generic_problems(v) if p[0] not in named]
     unchecked = skip | {name for name, _ in problems}
     if not {"batch_size", "micro_batch_size"} & unchecked:
         batch, micro = v["batch_size"], v["micro_batch_size"]
@@ -209,16 +210,42 @@ def _data_problems(v: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+# Text fields that name a place or a thing: an empty string would silently mean "here".
+NAMED_FIELDS = ("base_model", "data", "data_split", "output_dir")
+
+
+def _generic_problems(v: Mapping[str, Any]) -> list[Problem]:
+    """The rules every field of its kind follows: numbers finite and within MAX_COUNT
+    (a3duck.limits), names and paths not empty."""
+    from a3duck.limits import MAX_COUNT, number_problem
+
+    problems = []
+    for name, value in v.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "seed":
+            msg = number_problem(value, low=-MAX_COUNT, high=MAX_COUNT)
+            if msg:
+                problems.append((name, msg))
+        elif name in NAMED_FIELDS and isinstance(value, str) and not value.strip():
+            problems.append((name, "must not be empty (give a file, folder or Hub id)"))
+    return problems
+
+
 def _positive_finite(x: float) -> str | None:
-    if not math.isfinite(x) or x <= 0:
-        return f"must be a finite number > 0, got {x}"
-    return None
+    from a3duck.limits import number_problem
+
+    return number_problem(x, low=0, above=True)
+
+
+def _epochs(x: float) -> str | None:
+    from a3duck.limits import MAX_EPOCHS, number_problem
+
+    return number_problem(x, low=0, above=True, high=MAX_EPOCHS)
 
 
 def _non_negative_finite(x: float) -> str | None:
-    if not math.isfinite(x) or x < 0:
-        return f"must be a finite number >= 0, got {x}"
-    return None
+    from a3duck.limits import number_problem
+
+    return number_problem(x, low=0)
 
 
 def _at_least(low: int, unit: str = ""):

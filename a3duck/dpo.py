@@ -27,6 +27,7 @@ import logging
 
 import torch
 
+from a3duck import adapter_folder as af
 from a3duck import models
 from a3duck.errors import ConfigError, TrainingError
 
@@ -46,7 +47,7 @@ def resolve(config):
     if config.init_adapter:
         from a3duck.mix import sha256
 
-        digest = sha256(models.resolve_adapter(config.init_adapter) / models.ADAPTER_WEIGHTS)
+        digest = sha256(af.resolve(config.init_adapter) / af.ADAPTER_WEIGHTS)
         if config.init_adapter_sha256 and config.init_adapter_sha256 != digest:
             raise ConfigError(
                 f"init_adapter: {config.init_adapter}'s weights have sha256 {digest}, not the "
@@ -85,7 +86,7 @@ def lineage(config) -> str | None:
         return None
     start = ""
     if config.init_adapter:
-        before = models.adapter_train_config(config.init_adapter)
+        before = af.train_config(af.resolve(config.init_adapter))
         start = (f"{before.method.upper()} on {_data_name(before.data)}" if before else
                  f"the adapter {public_name(config.init_adapter)}") + " → "
     if config.method != "dpo":
@@ -108,8 +109,8 @@ def attach(model, config):
         return models.attach_ia3(model, config.target_modules, config.feedforward_modules)
     from peft import PeftModel
 
-    folder = models.resolve_adapter(config.init_adapter)
-    kind = models.read_adapter_config(folder).get("peft_type")
+    folder = af.resolve(config.init_adapter)
+    kind = af.read_config(folder).get("peft_type")
     if kind != "IA3":
         raise ConfigError(f"init_adapter: {config.init_adapter} is a {kind} adapter; a3duck "
                           "trains IA3 adapters only")
@@ -156,7 +157,7 @@ def reference_tensors(config) -> dict[str, torch.Tensor] | None:
     """The init adapter's tensors when it is the reference; None for the base."""
     if config.reference != "init_adapter":
         return None
-    return models.adapter_tensors(models.resolve_adapter(config.init_adapter))
+    return af.tensors(af.resolve(config.init_adapter))
 
 
 def set_reference(model, config) -> None:

@@ -27,8 +27,15 @@ RECORD_FILE = "a3duck_embedded.json"
 
 
 def a3duck_home() -> Path:
-    """Cache root: ``$A3DUCK_HOME`` or ``~/.cache/a3duck``."""
-    return Path(os.environ.get("A3DUCK_HOME", Path.home() / ".cache" / "a3duck")).expanduser()
+    """Cache root: ``$A3DUCK_HOME`` or ``~/.cache/a3duck``; ConfigError when it is set but empty
+    (it would mean the current folder)."""
+    value = os.environ.get("A3DUCK_HOME")
+    if value is not None and not value.strip():
+        from a3duck.errors import ConfigError
+
+        raise ConfigError("A3DUCK_HOME is set but empty: unset it (default ~/.cache/a3duck) or "
+                          "set it to a folder")
+    return Path(value or Path.home() / ".cache" / "a3duck").expanduser()
 
 
 def model_dir() -> Path:

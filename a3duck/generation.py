@@ -48,17 +48,17 @@ class Settings:
     @classmethod
     def checked(cls, **values) -> Settings:
         """Build from untrusted values (API calls can send anything); InputError names the field."""
+        from a3duck.limits import check_number
+
         clean = {}
-        for name, raw in values.items():
+        for name, raw in values.items():  # the one number rule (a3duck.limits), named
             low, high = getattr(LIMITS, name)
-            kind = type(low)
-            try:
-                number = kind(float(raw)) if kind is int else float(raw)
-            except (TypeError, ValueError):
-                raise InputError(f"{name} must be a number, got {raw!r}") from None
-            if not low <= number <= high:
-                raise InputError(f"{name} must be between {low} and {high}, got {raw}")
-            clean[name] = number
+            integer = type(low) is int
+            if integer and isinstance(raw, float) and raw.is_integer():
+                raw = int(raw)  # a slider sends 256.0
+            value = check_number(name, raw, error=InputError, low=low, high=high,
+                                 integer=integer)
+            clean[name] = value if integer else float(value)
         return cls(**clean)
 
     def with_max(self, max_new_tokens: int) -> Settings:

@@ -33,13 +33,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from a3duck import models
+from a3duck import adapter_folder, models
+from a3duck.adapter_folder import ia3_vectors, recorded_base
 from a3duck.errors import AdapterMismatchError, ModelError
 
 log = logging.getLogger(__name__)
 
 BASE = "base"  # the name of "no adapter" in every selection
-PEFT_PREFIX = "base_model.model."
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,6 @@ class AdapterSource:
     source: str
     folder: Path
     revision: str | None = None
-
-
-def read_vectors(folder: Path) -> dict[str, torch.Tensor]:
-    """``{module name: ia3_l vector}`` of an adapter file (PEFT naming, prefix removed)."""
-    weights = Path(folder) / models.ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise ModelError(f"{folder}: {models.ADAPTER_WEIGHTS} is missing (safetensors only)")
-    out = {}
-    for key, value in models.read_weights(weights).items():
-        if not key.endswith(".ia3_l"):
-            raise AdapterMismatchError(f"{folder} is not an IA3 adapter: it holds {key!r}")
-        out[key.removeprefix(PEFT_PREFIX).removesuffix(".ia3_l")] = value
-    return out
-
-
-def recorded_base(folder: Path) -> str | None:
-    return models.read_adapter_config(folder).get("base_model_name_or_path")
 
 
 def same_base(a: str | None, b: str | None) -> bool:
@@ -145,17 +128,18 @@ class MultiAdapterModel:
         if len(set(self.names)) != len(self.names):
             raise ModelError(f"adapter names must be unique and not {BASE!r}: {self.names}")
         self.sources = list(sources)
+        self.capacity = len(self.sources)  # adapter slots every bank has room for (1..capacity)
         self._selection = _Selection()
         self.banks: dict[str, IA3Bank] = {}
         for slot, src in enumerate(self.sources, start=1):
-            for module_name, vector in read_vectors(src.folder).items():
+            for module_name, vector in ia3_vectors(src.folder).items():
                 self._bank(module_name).set_vector(slot, vector)
 
     def _bank(self, module_name: str) -> IA3Bank:
         if module_name not in self.banks:
             parent_name, _, child = module_name.rpartition(".")
             parent = self.model.get_submodule(parent_name)
-            bank = IA3Bank(getattr(parent, child), self._selection, len(self.sources))
+            bank = IA3Bank(getattr(parent, child), self._selection, self.capacity)
             setattr(parent, child, bank)
             self.banks[module_name] = bank
         return self.banks[module_name]
@@ -163,6 +147,42 @@ class MultiAdapterModel:
     @property
     def device(self):
         return self.model.device
+
+    def reserve(self, capacity: int) -> None:
+        """Give every bank room for adapter slots ``1..capacity`` (new slots are ones: base)."""
+        for bank in self.banks.values():
+            for name in ("in_scales", "out_scales"):
+                scales = getattr(bank, name)
+                if scales is not None and scales.shape[0] < capacity + 1:
+                    more = torch.ones(capacity + 1 - scales.shape[0], scales.shape[1],
+                                      dtype=scales.dtype, device=scales.device)
+                    setattr(bank, name, torch.cat([scales, more]))
+            bank.n_adapters = max(bank.n_adapters, capacity)
+        self.capacity = max(self.capacity, capacity)
+
+    def write_slot(self, slot: int, vectors: dict[str, torch.Tensor]) -> None:
+        """Put one adapter's vectors (:func:`read_vectors`) into slot ``slot`` (1..capacity);
+        modules it does not target keep ones there (call :meth:`clear_slot` first)."""
+        for module_name, vector in vectors.items():
+            self._bank(module_name).set_vector(slot, vector)
+
+    def clear_slot(self, slot: int) -> None:
+        """Slot ``slot`` becomes the base again (all ones)."""
+        for bank in self.banks.values():
+            for scales in (bank.in_scales, bank.out_scales):
+                if scales is not None:
+                    scales[slot] = 1.0
+
+    @contextlib.contextmanager
+    def slots(self, rows: torch.Tensor):
+        """Within the block (this thread only), row ``r`` uses adapter slot ``rows[r]`` (0 is
+        the base): the serving engine's selection by slot number instead of name."""
+        previous = self._selection.rows
+        self._selection.rows = rows.to(self.model.device)
+        try:
+            yield self.model
+        finally:
+            self._selection.rows = previous
 
     def index_of(self, names: Sequence[str]) -> torch.Tensor:
         unknown = [n for n in names if n not in self.names]
@@ -174,13 +194,9 @@ class MultiAdapterModel:
     def _selected(self, names: str | Sequence[str]):
         """Within the block (this thread only), row ``r`` uses adapter ``names[r]``; one name
         applies to every row."""
-        previous = self._selection.rows
         rows = self.index_of([names] if isinstance(names, str) else names)
-        self._selection.rows = rows.to(self.model.device)  # one copy per call, not per layer
-        try:
-            yield self.model
-        finally:
-            self._selection.rows = previous
+        with self.slots(rows) as model:  # one copy to the device per call, not per layer
+            yield model
 
     @contextlib.contextmanager
     def active(self, names: str | Sequence[str]):
@@ -235,21 +251,28 @@ def load_multi(base: str | None, sources: Sequence[AdapterSource], *, dtype=None
     """Check every adapter against the base (recorded id, module names, shapes) on an empty
     (meta) copy of the base, then load the base once and attach all adapters. Returns
     ``(MultiAdapterModel, tokenizer)``."""
-    if base is None:
-        base = (recorded_base(sources[0].folder) if sources else None) or models.EMBEDDED_MODEL_ID
+    base = base_name(base, sources)
     path = models.resolve_base_model(base)
     check_bases(sources, models.hub_id_for(base, path))
-    skeleton = _meta_model(path)
+    skeleton = meta_model(path)
     for src in sources:
         models.check_adapter_matches(skeleton, src.folder, base)
     model, _ = models.load_base(base, dtype=dtype, device=device)
     tokenizer_dir = next((str(s.folder) for s in sources
-                          if (s.folder / "tokenizer_config.json").is_file()), path)
+                          if adapter_folder.has_tokenizer(s.folder)), path)
     tokenizer = models.load_tokenizer(tokenizer_dir)
     return MultiAdapterModel(model.eval(), sources), tokenizer
 
 
-def _meta_model(path: str):
+def base_name(base: str | None, sources: Sequence[AdapterSource]) -> str:
+    """The base to serve: the one given, else the first adapter's recorded base, else the
+    embedded model."""
+    if base is None:
+        base = adapter_folder.base_of(sources[0].folder if sources else None)
+    return base
+
+
+def meta_model(path: str):
     """The base's modules with no weights (for shape checks before anything loads)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 

@@ -224,7 +224,8 @@ def prepare(config, tokenizer):
     conversational = any(schema != TEXT for _, _, schema, _ in read)
     name = resolve_template_name(config.prompt_template, conversational, tokenizer)
     template = get_template(name, tokenizer)
-    per_source = [normalise(rows, src.label, name, config.skip_bad_rows, rep, schema, to_pair)
+    per_source = [normalise(rows, src.label, name, config.skip_bad_rows, rep, schema,
+                            convert=to_pair)
                   for src, rows, schema, rep in read]
     sources = [src for src, *_ in read]
     total = DataReport(", ".join(s.label for s in sources),

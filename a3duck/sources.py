@@ -23,11 +23,13 @@ This module imports nothing heavy: the config validates ``data`` with :func:`par
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
 
 from a3duck.errors import ConfigError
+from a3duck.limits import MAX_EPOCHS, MAX_MIXTURE_ROWS, check_number
 
 TURN_FIELDS = ("system", "user", "assistant")
 SCHEMA_FIELDS = ("instruction", "input", "output", "response", "prompt", "completion",
@@ -83,6 +85,9 @@ def _parse(data: Any, default_split: str) -> tuple[list[Source], list[str]]:
     weighted = [s.weight is not None for s in sources]
     if any(weighted) and not all(weighted):
         problems.append("data: give every source a weight, or none (use epochs instead)")
+    elif all(weighted) and sources and not math.isfinite(sum(s.weight for s in sources)):
+        problems.append("data: the weights add up to more than a number can hold; give "
+                        "smaller weights (only their ratios matter)")
     return sources, problems
 
 
@@ -97,11 +102,9 @@ def _source(item: Any, default_split: str) -> Source:
                           + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
     if item.get("weight") is not None and item.get("epochs") is not None:
         raise ConfigError("give weight or epochs, not both")
-    for key in ("weight", "epochs"):
-        value = item.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or value <= 0):
-            raise ConfigError(f"{key} must be a number > 0, got {value!r}")
+    numbers = {key: check_number(key, item[key], low=0, above=True, high=high)  # a3duck.limits
+               for key, high in (("weight", None), ("epochs", MAX_EPOCHS))
+               if item.get(key) is not None}
     columns = item.get("columns")
     if columns is not None:
         if not isinstance(columns, dict) or not all(
@@ -112,7 +115,7 @@ def _source(item: Any, default_split: str) -> Source:
             raise ConfigError(f"unknown schema field(s) in columns: {', '.join(bad)}; known: "
                               f"{', '.join(SCHEMA_FIELDS)}")
     return Source(path=item["path"], split=str(item.get("split") or default_split),
-                  columns=columns, weight=item.get("weight"), epochs=item.get("epochs"))
+                  columns=columns, weight=numbers.get("weight"), epochs=numbers.get("epochs"))
 
 
 def map_columns(row: Any, columns: dict[str, str] | None) -> Any:
@@ -135,6 +138,12 @@ def mixture_order(sizes: list[int], sources: list[Source], seed: int,
     if sources and sources[0].weight is not None:
         return _weighted(sizes, [s.weight for s in sources], rng,
                          sum(sizes) if draws is None else draws)
+    total = sum(size * (1.0 if s.epochs is None else float(s.epochs))
+                for size, s in zip(sizes, sources))
+    if total > MAX_MIXTURE_ROWS:  # refused before the list is built (a MemoryError otherwise)
+        raise ConfigError(f"data: the epochs ask for {total:,.0f} rows, at most "
+                          f"{MAX_MIXTURE_ROWS:,} fit in memory; use fewer epochs, or weights "
+                          "with streaming: true and max_steps")
     order: list[tuple[int, int]] = []
     for i, (size, src) in enumerate(zip(sizes, sources)):
         epochs = 1.0 if src.epochs is None else float(src.epochs)

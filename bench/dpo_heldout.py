@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
+from a3duck import adapter_folder as af
 from a3duck import models, preference
 
 
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args()
-    trained = models.adapter_train_config(args.dpo)
+    trained = af.train_config(af.resolve(args.dpo))
     config = trained.replace(data=args.pairs, skip_bad_rows=True, init_adapter=None,
                              init_adapter_sha256=None, reference="base")
     numbers = {}

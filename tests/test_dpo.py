@@ -9,6 +9,7 @@ import torch
 import yaml
 from conftest import repeat_rows, write_jsonl
 
+from a3duck import adapter_folder as af
 from a3duck import dpo, models, preference
 from a3duck.config import TrainConfig
 from a3duck.train import train
@@ -94,7 +95,7 @@ def test_first_step_from_sft_adapter_is_policy_equals_reference(sft_adapter, tin
 
     assert recorded["method"] == "dpo" and recorded["reference"] == "init_adapter"
     assert recorded["init_adapter"] == str(sft_adapter)
-    assert recorded["init_adapter_sha256"] == sha256(sft_adapter / models.ADAPTER_WEIGHTS)
+    assert recorded["init_adapter_sha256"] == sha256(sft_adapter / af.ADAPTER_WEIGHTS)
     assert recorded["packing"] is False
     # Plain PEFT loads it, as an IA3 adapter, and only the trained adapter shipped.
     from peft import AutoPeftModelForCausalLM, IA3Config
@@ -102,8 +103,8 @@ def test_first_step_from_sft_adapter_is_policy_equals_reference(sft_adapter, tin
     loaded = AutoPeftModelForCausalLM.from_pretrained(str(adapter))
     assert isinstance(loaded.peft_config["default"], IA3Config)
     assert list(loaded.peft_config) == ["default"] and not (adapter / "ref").exists()
-    trained = models.adapter_tensors(adapter)
-    start = models.adapter_tensors(sft_adapter)
+    trained = af.tensors(adapter)
+    start = af.tensors(sft_adapter)
     assert trained.keys() == start.keys()
     assert any(not torch.equal(trained[k], start[k]) for k in trained)
 

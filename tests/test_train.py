@@ -132,9 +132,11 @@ def run_cli(args, **kw):
 def cli_args(tiny_llama_dir, data_file, out):
     return ["--base-model", str(tiny_llama_dir), "--data", str(data_file), "--output-dir",
             str(out), "--max-steps", "20", "--save-steps", "4", "--batch-size", "4",
-            "--micro-batch-size", "1", "--learning-rate", "0.05", "--device", "cpu"]
+            "--micro-batch-size", "1", "--learning-rate", "0.05", "--device", "cpu",
+            "--cutoff-len", "256"]  # within the tiny model's window (512)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_resume_after_sigkill_equals_uninterrupted_run(tiny_llama_dir, data_file, tmp_path):
     full = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "full"))
     part = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "part"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from a3duck.limits import MAX_COUNT, flag
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter",
                         help="adapter folder or Hub id (e.g. out/adapter, DopeorNope/A3_duck)")
     parser.add_argument("--base-model", help="base model id/folder (default: the adapter's base)")
-    parser.add_argument("--max-new-tokens", type=int, default=48,
+    parser.add_argument("--max-new-tokens", type=flag(low=1, high=MAX_COUNT), default=48,
                         help="tokens to generate per answer")
 
 

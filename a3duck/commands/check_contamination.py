@@ -8,6 +8,7 @@ from pathlib import Path
 
 from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.contamination import DEFAULT_THRESHOLD, SHINGLE
+from a3duck.limits import flag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", required=True, type=Path,
                         help="benchmark files in the `a3duck eval --data-dir` layout "
                              f"({LAYOUT})")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=flag(low=0, above=True, high=1, integer=False), default=DEFAULT_THRESHOLD,
                         help="near-duplicate threshold: fraction of a benchmark item's character "
                              f"{SHINGLE}-grams found in a training prompt (default "
                              f"{DEFAULT_THRESHOLD})")

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from a3duck.limits import MAX_COUNT, flag
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", required=True,
@@ -13,9 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-model", help="base model id/folder (default: the adapter's base)")
     parser.add_argument("--data", default="data/demo/eval.jsonl",
                         help="held-out rows (same schemas as training data)")
-    parser.add_argument("--limit", type=int, help="only the first N rows")
+    parser.add_argument("--limit", type=flag(low=1, high=MAX_COUNT), help="only the first N rows")
     parser.add_argument("--output", help="write per-row results and scores as JSON here")
-    parser.add_argument("--max-new-tokens", type=int, default=48,
+    parser.add_argument("--max-new-tokens", type=flag(low=1, high=MAX_COUNT), default=48,
                         help="tokens to generate per answer")
 
 

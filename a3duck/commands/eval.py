@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from a3duck.adapter_folder import EVAL_RESULTS
 from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import TASK_ORDER
 from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS
 from a3duck.evaluation.runner import BACKENDS
+from a3duck.limits import MAX_COUNT, flag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="folder with the original benchmark files "
                         f"({LAYOUT}; see docs/evaluation.md); "
                         "without it lm-eval downloads the Hub datasets")
-    parser.add_argument("--output", type=Path, help="where to write eval_results.json (default: "
-                        "beside a local adapter folder, else ./eval_results.json)")
+    parser.add_argument("--output", type=Path, help=f"where to write {EVAL_RESULTS} (default: "
+                        f"beside a local adapter folder, else ./{EVAL_RESULTS})")
     parser.add_argument("--backend", default="a3duck", choices=BACKENDS,
                         help="lm-eval model backend: a3duck (shared-context multiple-choice "
                         "scoring, same numbers) or lm-eval's hf; when a3duck cannot be used, "
@@ -44,18 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_PREFIX_CACHE_TOKENS}; 0 turns the cross-document cache off)")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
+positive_int = flag(low=1, high=MAX_COUNT)  # the one number rule (a3duck.limits)
+_non_negative_int = flag(low=0, high=MAX_COUNT)
 
 
 def _batch_size(text: str) -> int | str:
@@ -63,7 +55,7 @@ def _batch_size(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from a3duck.evaluation.cli import evaluate_to_file
+    from a3duck.evaluation.suite import evaluate_to_file
 
     evaluate_to_file(base_model=args.base_model, adapters=args.adapter, tasks=args.tasks,
                      limit=args.limit, batch_size=args.batch_size, device=args.device,

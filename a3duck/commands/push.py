@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from a3duck.limits import flag
 from a3duck.publish import DEFAULT_REPO_ID
 from a3duck.publish.card import LANGS
 
@@ -37,7 +38,7 @@ def add_upload_arguments(parser: argparse.ArgumentParser, commit_message: str) -
     parser.add_argument("--staging-dir", default=None,
                         help="where to stage the upload (must be empty or absent; default: a new "
                              "temporary folder, removed afterwards)")
-    parser.add_argument("--retries", type=int, default=3,
+    parser.add_argument("--retries", type=flag(low=0, high=100), default=3,
                         help="retries of the upload on transient network/server errors")
 
 

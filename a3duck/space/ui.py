@@ -3,7 +3,7 @@
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
 queue. ``app.py`` at the repository root is the Space's entry point; its flags (and those of
-`a3duck serve`) are in :mod:`a3duck.commands.serve`.
+`a3duck serve`) are in :mod:`a3duck.space.serve`.
 """
 
 from __future__ import annotations
@@ -230,13 +230,25 @@ def prepare(config: ServeConfig, banner_on_error: bool = False):
     return demo, runtime
 
 
-def launch(config: ServeConfig, banner_on_error: bool = False) -> None:
-    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare)."""
+def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None:
+    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare).
+    The OpenAI API (:mod:`a3duck.serving`, configured by ``api``) is served at /v1 on the
+    same port, through Gradio's FastAPI app (its ``app_kwargs`` routes)."""
     check_port(config.host, config.port)  # before the model loads, not after
-    demo, _ = prepare(config, banner_on_error=banner_on_error)
+    demo, runtime = prepare(config, banner_on_error=banner_on_error)
+    routes = []
+    if runtime is not None and api is not None:
+        from a3duck.serving.openai_api import build_routes
+        from a3duck.serving.service import service_for
+
+        runtime.service = service_for(runtime.multi, runtime.tokenizer,
+                                      runtime.info.context_window, api)
+        routes = build_routes(runtime.service)
+        log.info("OpenAI API at http://%s:%d/v1 (%s)", config.host, config.port,
+                 "API key required" if api.api_key else "no API key")
     try:
         demo.launch(server_name=config.host, server_port=config.port, show_error=False,
-                    mcp_server=config.mcp)
+                    mcp_server=config.mcp, app_kwargs={"routes": routes})
     except OSError:  # taken while the model loaded
         check_port(config.host, config.port)
         raise

@@ -1,0 +1,224 @@
+"""The serving engine: continuous batching over one base with many IA3 adapters.
+
+One decode thread owns the model. At every step it (1) drops rows whose client left, (2) admits
+waiting requests while there is room (each is prefilled alone, with its own adapter, and its
+first token is sampled at once), then (3) runs one decode step for every running row together:
+row ``r`` feeds its last token with its adapter slot (:meth:`MultiAdapterModel.slots`), its own
+position and the batch's left-padded KV cache, and samples with its own settings and seed.
+Requests therefore join and leave between any two tokens: a short request never waits for a
+long answer in front of it. Rows that finish leave the cache; columns that only padding uses
+are trimmed.
+
+Why not transformers' ContinuousBatchingManager: see DESIGN.md ("Serving"); in short its
+forward call takes a packed ``[1, tokens]`` batch with no per-request payload and its sampler
+has one ``do_sample`` and no per-request seed, so a per-token adapter index cannot reach
+:class:`IA3Bank` without patching it.
+
+Exactness: the prefill is the same call ``generate`` makes; decode steps are ``generate``'s
+left-padded batched steps (mask + explicit positions). Greedy fp32 output equals each adapter's
+own ``PeftModel.generate`` (tests/test_serving_engine.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import torch
+
+from a3duck.errors import A3DuckError
+from a3duck.serving.request import Request
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 16  # rows decoded together at most (more wait in the queue)
+MAX_QUEUE = 64  # requests waiting beyond the running ones before "over capacity"
+
+
+class Overloaded(A3DuckError):
+    """The queue is full: the client should retry later (HTTP 429)."""
+
+
+class Engine:
+    """Serves :class:`Request` s from any thread through one model (see the module doc)."""
+
+    def __init__(self, multi, tokenizer, *, max_batch: int = MAX_BATCH,
+                 max_queue: int = MAX_QUEUE, eos_ids: Sequence[int] = ()):
+        self.multi, self.tokenizer = multi, tokenizer
+        self.max_batch, self.max_queue = max_batch, max_queue
+        eos = tokenizer.eos_token_id
+        self.eos = set(eos_ids) | set(eos if isinstance(eos, list) else [eos])
+        self._waiting: collections.deque[Request] = collections.deque()
+        self._cond = threading.Condition()
+        self._rows: list[Request] = []
+        self._cache = None  # DynamicCache of the running rows, left-padded: [rows, heads, L, d]
+        self._mask: torch.Tensor | None = None  # [rows, L]: 1 where a row has a real token
+        self._thread: threading.Thread | None = None
+        self.steps = 0  # decode steps run (tests, bench)
+        self.peak_rows = 0
+
+    # -- the public side ------------------------------------------------------------------
+
+    def submit(self, request: Request) -> Request:
+        """Queue ``request``; Overloaded when ``max_queue`` requests already wait."""
+        with self._cond:
+            if len(self._waiting) >= self.max_queue:
+                raise Overloaded(f"the server is over capacity ({self.max_queue} requests "
+                                 "waiting): retry in a moment")
+            self._waiting.append(request)
+            self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="a3duck-engine")
+                self._thread.start()
+        return request
+
+    @property
+    def load(self) -> tuple[int, int]:
+        """(running rows, waiting requests)."""
+        return len(self._rows), len(self._waiting)
+
+    # -- the decode thread ------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._rows:
+                    self._cond.wait()
+                admit = []
+                while self._waiting and len(self._rows) + len(admit) < self.max_batch:
+                    admit.append(self._waiting.popleft())
+            try:
+                self._drop([r for r in self._rows if r.cancelled.is_set()])
+                for request in admit:
+                    self._admit(request)
+                if self._rows:
+                    self._step()
+            except Exception as exc:
+                log.exception("decode step failed")
+                self._fail_all(exc)
+
+    def _admit(self, request: Request) -> None:
+        if request.cancelled.is_set():
+            request.finish("cancelled")
+            return
+        try:
+            cache, logits = self._prefill(request)
+        except Exception as exc:
+            log.exception("prefill failed")
+            request.fail(exc)
+            return
+        request.cached = len(request.prompt_ids)
+        if request.advance(pick_token(logits[0, -1], request), logits[0, -1]):
+            self._join(request, cache)
+
+    def _prefill(self, request: Request):
+        from transformers import DynamicCache
+
+        ids = torch.tensor([request.prompt_ids], device=self.multi.device)
+        cache = DynamicCache()
+        keep = 0 if request.echo else 1  # all positions only when the prompt's logprobs are asked
+        with torch.inference_mode(), self.multi.slots(torch.tensor([request.slot])) as model:
+            out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        logits = out.logits.float()
+        if request.echo:
+            request.prompt_logits(logits[0, :-1])
+        return cache, logits
+
+    def _step(self) -> None:
+        rows = self._rows
+        device = self.multi.device
+        tokens = torch.tensor([[r.last_token] for r in rows], device=device)
+        positions = torch.tensor([[r.cached] for r in rows], device=device)
+        mask = torch.cat([self._mask, torch.ones(len(rows), 1, dtype=self._mask.dtype,
+                                                 device=device)], dim=1)
+        slots = torch.tensor([r.slot for r in rows])
+        with torch.inference_mode(), self.multi.slots(slots) as model:
+            out = model(input_ids=tokens, attention_mask=mask, position_ids=positions,
+                        past_key_values=self._cache, use_cache=True)
+        self._mask = mask
+        self.steps += 1
+        logits = out.logits[:, -1].float()
+        done = []
+        for i, row in enumerate(rows):
+            row.cached += 1
+            if not row.advance(pick_token(logits[i], row), logits[i]):
+                done.append(row)
+        self._drop(done)
+
+    def _join(self, request: Request, cache) -> None:
+        """Add a prefilled request to the running batch, left-padding whichever is shorter."""
+        new_mask = torch.ones(1, request.cached, dtype=torch.long, device=self.multi.device)
+        if self._cache is None:
+            self._cache, self._mask, self._rows = cache, new_mask, [request]
+            return
+        width = max(self._mask.shape[1], request.cached)
+        for mine, theirs in zip(self._cache.layers, cache.layers):
+            mine.keys = torch.cat([_lpad(mine.keys, width), _lpad(theirs.keys, width)])
+            mine.values = torch.cat([_lpad(mine.values, width), _lpad(theirs.values, width)])
+        self._mask = torch.cat([_lpad(self._mask, width), _lpad(new_mask, width)])
+        self._rows.append(request)
+        self.peak_rows = max(self.peak_rows, len(self._rows))
+
+    def _drop(self, gone: list[Request]) -> None:
+        """Remove rows (finished or cancelled) from the batch and its cache."""
+        if not gone:
+            return
+        for row in gone:
+            if not row.finished:
+                row.finish("cancelled")
+        keep = [i for i, r in enumerate(self._rows) if r not in gone]
+        self._rows = [self._rows[i] for i in keep]
+        if not self._rows:
+            self._cache = self._mask = None
+            return
+        index = torch.tensor(keep, device=self.multi.device)
+        mask = self._mask[index]
+        start = int((mask.sum(0) > 0).nonzero()[0])  # columns only padding uses: trimmed
+        self._mask = mask[:, start:]
+        for layer in self._cache.layers:
+            layer.keys = layer.keys[index, :, start:]
+            layer.values = layer.values[index, :, start:]
+
+    def _fail_all(self, exc: BaseException) -> None:
+        for row in self._rows:
+            row.fail(exc)
+        self._rows, self._cache, self._mask = [], None, None
+
+
+def _lpad(t: torch.Tensor, width: int) -> torch.Tensor:
+    """``t`` (sequence on dim 2 for KV ``[b, h, L, d]``, dim 1 for a mask ``[b, L]``) left-padded
+    with zeros to ``width`` positions."""
+    dim = 2 if t.dim() == 4 else 1
+    missing = width - t.shape[dim]
+    if missing <= 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+def pick_token(logits: torch.Tensor, request: Request) -> int:
+    """The next token of one row: argmax at temperature 0, else a sample from the row's own
+    generator after temperature, top-k (0 = off) and top-p (nucleus; the top token always
+    stays) — OpenAI's settings and nothing else."""
+    s = request.sampling
+    if s.temperature == 0:
+        return int(torch.argmax(logits))
+    scores = logits / s.temperature
+    if s.top_k and s.top_k < scores.numel():
+        kth = torch.topk(scores, s.top_k).values[-1]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if s.top_p < 1.0:
+        ordered, order = torch.sort(scores, descending=True)
+        probs = torch.softmax(ordered, dim=-1)
+        before = torch.cumsum(probs, dim=-1) - probs  # mass of the tokens ranked above
+        ordered = ordered.masked_fill(before > s.top_p, float("-inf"))
+        scores = torch.full_like(scores, float("-inf")).scatter(0, order, ordered)
+    probs = torch.softmax(scores, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=request.generator))
+
+
+EventSink = Callable[[object], None]

@@ -1,0 +1,46 @@
+"""OS errors (issue 24, class 3): disk full / read-only / not-a-directory end as one message
+naming the path, exit 2, no traceback (a3duck.oserrors via a3duck.entry.run_command)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from adapter_factory import make_adapter
+
+from a3duck.cli import main
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """A 64 KiB tmpfs (CI runs as root, like this machine: mount is allowed there)."""
+    point = tmp_path / "mnt"
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(point)],
+                          capture_output=True, check=False)
+    if done.returncode:
+        pytest.skip(f"mount not permitted here: {done.stderr.decode().strip()}")
+    yield point
+    subprocess.run(["umount", str(point)], check=False)
+
+
+def test_disk_full_during_mix_is_one_message(tiny_llama_dir, tmp_path, small_mount, capsys):
+    adapter = make_adapter(tiny_llama_dir, tmp_path / "a", base_id="org/tiny")
+    (small_mount / "filler").write_bytes(b"x" * 60_000)  # leave too little for the adapter
+    out = small_mount / "mixed"
+    assert main(["mix", "--adapter", str(adapter), "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on the device" in err and "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in small_mount.iterdir()] == ["filler"]  # nothing torn left
+
+
+def test_read_only_location_is_one_message(tiny_llama_dir, tmp_path, small_mount, capsys):
+    adapter = make_adapter(tiny_llama_dir, tmp_path / "a", base_id="org/tiny")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
+    assert main(["mix", "--adapter", str(adapter), "--output-dir",
+                 str(small_mount / "mixed")]) == 2
+    err = capsys.readouterr().err
+    assert "the file system is read-only: choose a writable location" in err
+    assert str(Path(small_mount)) in err and "Traceback" not in err
