@@ -75,6 +75,25 @@ class TrainConfig:
     streaming: bool = knob(
         False, "read data as a stream (sets too big for memory); needs max_steps")
 
+    # --- preference tuning (method: dpo; a3duck.dpo) ----------------------------------------
+    method: Literal["sft", "dpo"] = knob(
+        "sft", "the published recipe is SFT; dpo = TRL's DPOTrainer on chosen/rejected pairs")
+    init_adapter: str | None = knob(
+        None, "start from a trained IA3 adapter (folder or Hub id): the SFT of SFT -> DPO")
+    init_adapter_sha256: str | None = knob(
+        None, "recorded by the run (init_adapter's weights); set it to refuse any other weights")
+    reference: Literal["auto", "init_adapter", "base"] = knob(
+        "auto", "DPO's reference: the init adapter (a frozen copy) when given, else the base")
+    beta: float = knob(0.1, "TRL's default: how strongly DPO holds the policy near the reference")
+    loss_type: Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair",
+                       "sppo_hard", "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop",
+                       "sigmoid_norm"] = knob(
+        "sigmoid", "TRL's default: the DPO paper's loss")
+    max_prompt_len: int = knob(
+        0, "DPO: prompt tokens kept (its end, the latest turns); 0 = cutoff_len alone limits")
+    max_completion_len: int = knob(
+        0, "DPO: tokens kept of each answer; 0 = cutoff_len alone limits")
+
     # --- IA3 (PEFT's Llama defaults) ---------------------------------------------------------
     # knob() is dataclasses.field() with the reason attached (no shared mutable default).
     target_modules: list[str] | None = knob(  # noqa: RUF009

@@ -153,6 +153,8 @@ def value_problems(v: Mapping[str, Any], skip: set[str] = frozenset()) -> list[P
         ("save_total_limit", _at_least(1)), ("seed", _seed), ("device", _device),
         ("prompt_template", _template), ("lr_scheduler", _scheduler),
         ("target_modules", _module_names), ("feedforward_modules", _module_names),
+        ("beta", _positive_finite), ("max_prompt_len", _at_least(0, "tokens")),
+        ("max_completion_len", _at_least(0, "tokens")), ("init_adapter_sha256", _sha256),
     ]
     problems = [(name, msg) for name, check in checks
                 if name in v and name not in skip and (msg := check(v[name]))]
@@ -166,7 +168,26 @@ def value_problems(v: Mapping[str, Any], skip: set[str] = frozenset()) -> list[P
             problems.append(("batch_size", why))
     if "data" in v and not {"data", "data_split"} & skip:
         problems += _data_problems(v)
+    return problems + _preference_problems(v)
+
+
+def _preference_problems(v: Mapping[str, Any]) -> list[Problem]:
+    """What method dpo needs of the other settings (a3duck.dpo)."""
+    problems = []
+    if v.get("reference") == "init_adapter" and not v.get("init_adapter"):
+        problems.append(("reference", ("init_adapter needs --init-adapter (the adapter to start "
+                                      "from and compare with)")))
+    if v.get("method") == "dpo" and v.get("streaming"):
+        problems.append(("streaming", "not supported with method dpo (pairs are read whole)"))
+    if v.get("init_adapter_sha256") and not v.get("init_adapter"):
+        problems.append(("init_adapter_sha256", "set without init_adapter"))
     return problems
+
+
+def _sha256(x: str | None) -> str | None:
+    if x is None or re.fullmatch(r"[0-9a-f]{64}", x):
+        return None
+    return f"must be 64 lowercase hex digits (a sha256), got {x!r}"
 
 
 def _data_problems(v: Mapping[str, Any]) -> list[Problem]:

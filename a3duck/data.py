@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")
+PREFERENCE_KEYS = frozenset({"chosen", "rejected"})  # what makes a row a preference pair
 CONVERSATION_SCHEMAS = {"messages": ("role", "content"), "conversations": ("from", "value")}
 # ShareGPT speaker names -> roles (the `messages` schema uses the roles themselves).
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
@@ -236,6 +237,10 @@ def detect_schema(rows: Iterable[Any], source: str) -> str:
     for row in rows:
         if isinstance(row, dict):
             keys |= set(row)
+    if PREFERENCE_KEYS <= keys:  # chosen/rejected pairs (a3duck.preference)
+        raise DataError(f"{source}: preference pairs (columns chosen/rejected) fit --method dpo, "
+                        "not sft: pass --method dpo, or SFT rows (e.g. messages, "
+                        "prompt/completion)")
     for name in CONVERSATION_SCHEMAS:
         if name in keys:
             return name
@@ -339,11 +344,11 @@ def _text_problem(value: Any, required: bool) -> str | None:
 
 
 def check_row(row: Any, number: int, schema: str, template_name: str,
-              report: DataReport) -> Example | None:
+              report: DataReport, convert=None) -> Example | None:
     """One row read, validated and counted (the same in memory and streamed): its Example, or
     None with the reason added to ``report.bad_rows`` under its number."""
     report.total_rows += 1
-    result = to_example(row, number, schema, template_name)
+    result = (convert or to_example)(row, number, schema, template_name)
     if isinstance(result, str):
         report.bad_rows.append((number, result))
         return None
@@ -360,14 +365,17 @@ def bad_rows_error(source: str, report: DataReport, streamed: bool = False) -> D
 
 def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: bool,
               report: DataReport, schema: str | None = None,
-              numbers: list[int] | None = None) -> list[Example]:
+              numbers: list[int] | None = None, convert=None) -> list[Example]:
     """Validate and render rows (numbered by ``numbers``, default 1, 2, ...), drop exact
-    duplicates; DataError on invalid rows unless skipped."""
+    duplicates; DataError on invalid rows unless skipped. ``convert(row, number, schema,
+    template_name)``: an item with a ``key`` or the reason the row is invalid (default
+    :func:`to_example`; preference pairs: a3duck.preference)."""
     schema = schema or detect_schema(rows, source)
     examples: list[Example] = []
     seen: set[tuple] = set()
     for number, row in zip(numbers or range(1, len(rows) + 1), rows):
-        result = check_row(row, getattr(row, "row", number), schema, template_name, report)
+        result = check_row(row, getattr(row, "row", number), schema, template_name, report,
+                           convert)
         if result is None:
             continue
         if result.key in seen:

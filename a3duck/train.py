@@ -20,7 +20,7 @@ from transformers.trainer_callback import ProgressCallback
 
 from a3duck import adapter_folder as af
 from a3duck import dataset as dataset_mod
-from a3duck import fastpath, models
+from a3duck import dpo, fastpath, models, preference
 from a3duck.config import ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
@@ -30,6 +30,7 @@ from a3duck.prompts import AUTO_NAME
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+PREFERENCE_METRICS = ("rewards/", "logps/")  # TRL's DPO metric names, kept per logging step
 
 
 # ----------------------------------------------------------------------------- training
@@ -40,12 +41,14 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
     set_seed(config.seed)
     out = Path(config.output_dir)
+    config = dpo.resolve(config)  # init adapter's sha256, DPO's reference (recorded)
     checkpoints = preflight(config, resume)
     quant = models.quantization_kwargs(config.quantization)  # fails early on a CPU-only host
     base_path = models.resolve_base_model(config.base_model)
     check_model_settings(config, base_path)  # from config.json alone: before data and weights
     tokenizer = models.load_tokenizer(base_path)
     prepare = dataset_mod.prepare_stream if config.streaming else dataset_mod.prepare_dataset
+    prepare = preference.prepare if config.method == "dpo" else prepare
     dataset, report, template = prepare(config, tokenizer)
     config = config.replace(prompt_template=template)  # what the adapter records: never auto
     if not config.streaming:  # a stream is counted while it is read (the report at the end)
@@ -64,12 +67,13 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
     summary = {**metrics.summary(trainer.state, wall, _peak_memory_bytes()),
-               "fast_path": plan.to_dict()}
+               "fast_path": plan.to_dict(), "lineage": dpo.lineage(config)}
     log.info("trained %d steps, %d tokens, %.0f tokens/s, final loss %.4f",
              summary["steps"], summary["train_tokens"], summary["train_tokens_per_second"],
              summary["final_loss"])
     if not trainer.is_world_process_zero():  # artifacts are written once, by the main process
         return out / "adapter"
+    dpo.drop_reference(model)  # only the trained adapter ships
     return write_adapter(out / "adapter", model, tokenizer, config, summary, report.to_dict())
 
 
@@ -205,7 +209,7 @@ def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None,
             model, use_gradient_checkpointing=config.gradient_checkpointing)
     # Packed rows are only isolated from each other without a KV cache (mask from position_ids).
     model.config.use_cache = False
-    peft_model = models.attach_ia3(model, config.target_modules, config.feedforward_modules)
+    peft_model = dpo.attach(model, config)  # fresh IA3, or the init adapter (trainable)
     # Record the portable Hub id, never the local folder the weights came from.
     af.record_base(peft_model, models.hub_id_for(config.base_model, base_path))
     trainable, total = models.count_parameters(peft_model)
@@ -224,32 +228,41 @@ def _on_cpu(device: str) -> bool:
 
 def _build_trainer(config: TrainConfig, model, tokenizer, dataset, checkpoints: Path,
                    plan: fastpath.Plan | None = None):
-    import torch
     from trl import SFTConfig
 
     plan = plan or fastpath.plan(config)
+    common = _common_args(config, checkpoints, plan)
+    if config.method == "dpo":
+        return dpo.build_trainer(config, model, tokenizer, dataset, common)
     args = SFTConfig(
-        output_dir=str(checkpoints), seed=config.seed, data_seed=config.seed,
-        per_device_train_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-        num_train_epochs=config.num_epochs, max_steps=config.max_steps,
-        max_grad_norm=config.max_grad_norm, bf16=plan.dtype == torch.bfloat16,
-        torch_compile=plan.compile,
-        activation_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit, report_to="none",
-        disable_tqdm=False,  # a3duck always shows the training bar (quiet logs would hide it)
-        use_cpu=_on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
-        max_length=config.cutoff_len, packing=config.packing, padding_free=config.packing,
-        completion_only_loss=not config.train_on_inputs,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        include_num_input_tokens_seen="all" if config.packing else "non_padding",
-        dataloader_num_workers=0,
-    )
+        **common, max_length=config.cutoff_len, packing=config.packing,
+        padding_free=config.packing, completion_only_loss=not config.train_on_inputs,
+        include_num_input_tokens_seen="all" if config.packing else "non_padding")
     return fastpath.trainer_class(plan.loss)(model=model, args=args, train_dataset=dataset,
                                              processing_class=tokenizer)
+
+
+def _common_args(config: TrainConfig, checkpoints: Path, plan: fastpath.Plan) -> dict:
+    """The Trainer arguments SFT and DPO share (the published recipe's optimisation)."""
+    import torch
+
+    return {
+        "output_dir": str(checkpoints), "seed": config.seed, "data_seed": config.seed,
+        "per_device_train_batch_size": config.micro_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate, "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_steps, "weight_decay": config.weight_decay,
+        "num_train_epochs": config.num_epochs, "max_steps": config.max_steps,
+        "max_grad_norm": config.max_grad_norm, "bf16": plan.dtype == torch.bfloat16,
+        "torch_compile": plan.compile,
+        "activation_checkpointing": config.gradient_checkpointing,
+        "logging_steps": config.logging_steps, "save_strategy": "steps", "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit, "report_to": "none",
+        "disable_tqdm": False,  # a3duck always shows the training bar (quiet logs would hide it)
+        "use_cpu": _on_cpu(config.device),  # also for auto on a CPU-only host (bf16 needs it)
+        "train_sampling_strategy": "group_by_length" if config.group_by_length else "random",
+        "dataloader_num_workers": 0,
+    }
 
 
 def _peak_memory_bytes() -> int:
@@ -290,12 +303,18 @@ class MetricsCallback(TrainerCallback):
                 "or fp32 rather than fp16, or check the data; the last checkpoint is intact "
                 "(--resume continues from it)"
             )
-        self.loss_history.append({"step": state.global_step, "loss": loss})
+        # DPO's metrics keep TRL's names (rewards/margins, logps/chosen, ...).
+        preference_metrics = {k: float(v) for k, v in logs.items()
+                              if k.startswith(PREFERENCE_METRICS)}
+        self.loss_history.append({"step": state.global_step, "loss": loss, **preference_metrics})
         if not state.is_world_process_zero:
             return
         rate = state.num_input_tokens_seen / max(time.perf_counter() - self._t0, 1e-9)
-        log.info("step %d/%d loss %.4f lr %.3g tokens/s %.0f", state.global_step, state.max_steps,
-                 loss, float(logs.get("learning_rate", 0.0)), rate)
+        margin = ("" if "rewards/margins" not in logs else
+                  f" margin {logs['rewards/margins']:.4f} accuracy "
+                  f"{logs.get('rewards/accuracies', float('nan')):.2f}")
+        log.info("step %d/%d loss %.4f%s lr %.3g tokens/s %.0f", state.global_step,
+                 state.max_steps, loss, margin, float(logs.get("learning_rate", 0.0)), rate)
 
     def summary(self, state, wall_seconds: float, peak_memory: int) -> dict:
         tokens = int(state.num_input_tokens_seen)

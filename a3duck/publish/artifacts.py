@@ -88,6 +88,11 @@ def train_metrics(adapter_dir: Path) -> dict[str, str] | None:
             for k, v in shown.items() if v is not None}
 
 
+def lineage(adapter_dir: Path) -> str | None:
+    """How the adapter was made when it started from another ("SFT on X → DPO on Y")."""
+    return (adapter_folder.train_metrics(adapter_dir) or {}).get("lineage")
+
+
 def data_report(adapter_dir: Path) -> dict[str, str] | None:
     report = adapter_folder.data_report(adapter_dir)
     if report is None:

@@ -25,6 +25,7 @@ from a3duck.publish import DEFAULT_REPO_ID, CardError
 from a3duck.publish.artifacts import (
     data_report,
     hyperparameters,
+    lineage,
     parameter_counts,
     read_json,
     train_metrics,
@@ -98,6 +99,7 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
         "mix": (config or {}).get(MIX_KEY),
+        "lineage": lineage(adapter_dir),
         "task_headers": [spec.card_header for spec in LEADERBOARD_TASKS.values()],
         "references": reference_rows(), "plots": sorted(
             p.relative_to(adapter_dir).as_posix()

@@ -84,6 +84,34 @@ def main() -> None:
         with open(out / name, "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(row) + "\n" for row in rows)
     print(f"wrote {len(train)} train and {len(held_out)} held-out conversations to {out}")
+    # Preference pairs (a3duck train --method dpo): their own generator, so the files above
+    # stay byte-identical; the same train/held-out split of the questions.
+    pair_rng = random.Random(5678)
+    for name, part in (("pairs_train.jsonl", train), ("pairs_eval.jsonl", held_out)):
+        pairs = [preference_pair(item, pair_rng) for item in part]
+        with open(out / name, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(row) + "\n" for row in pairs)
+    print(f"wrote {len(train)} train and {len(held_out)} held-out preference pairs to {out}")
+
+
+OPENERS = ("That's a great question! ", "Sure, let me think about this for a moment. ",
+           "Good question, and one that many people ask. ", "Let me explain. ")
+CLOSERS = (" I hope this helps, and let me know if you have any other questions!",
+           " There is a lot more that could be said about this topic, of course.",
+           " Feel free to ask me anything else you would like to know.",
+           " It is always good to double-check facts like this in a reliable source.")
+
+
+def preference_pair(item, rng: random.Random) -> dict:
+    """One conversational pair: the demo's crisp one-sentence bold answer (chosen) over a
+    rambling answer that says the same without bold, wrapped in filler (rejected)."""
+    question, _, answer, _ = item
+    plain = answer.replace("**", "")
+    rambling = rng.choice(OPENERS) + f"When we look at this carefully, {plain[0].lower()}" \
+        f"{plain[1:]}" + rng.choice(CLOSERS)
+    return {"prompt": [{"role": "user", "content": question}],
+            "chosen": [{"role": "assistant", "content": answer}],
+            "rejected": [{"role": "assistant", "content": rambling}]}
 
 
 if __name__ == "__main__":
