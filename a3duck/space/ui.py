@@ -234,9 +234,13 @@ def launch(config: ServeConfig, banner_on_error: bool = False) -> None:
     """Load the model once, then serve until interrupted (``banner_on_error``: see prepare)."""
     check_port(config.host, config.port)  # before the model loads, not after
     demo, _ = prepare(config, banner_on_error=banner_on_error)
+    # quiet: Gradio's own start-up lines include a share-link hint that does not apply here
+    # (the Space is published with `a3duck space push`); the address is said here instead.
+    log.info("the Space: http://%s:%d (Ctrl-C stops it)%s", config.host, config.port,
+             "; MCP server at /gradio_api/mcp/" if config.mcp else "")
     try:
         demo.launch(server_name=config.host, server_port=config.port, show_error=False,
-                    mcp_server=config.mcp)
+                    mcp_server=config.mcp, quiet=True)
     except OSError:  # taken while the model loaded
         check_port(config.host, config.port)
         raise
