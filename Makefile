@@ -51,7 +51,7 @@ bench: install
 	$(BIN)/python bench/train.py
 
 lint: install
-	$(BIN)/ruff check a3duck tests bench app.py push_to_hub.py
+	$(BIN)/ruff check a3duck tests bench notebooks/build_notebook.py app.py push_to_hub.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

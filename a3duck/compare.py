@@ -1,4 +1,4 @@
-"""Base vs adapter on held-out prompts: greedy answers side by side, with two scores.
+"""Base vs adapter on held-out prompts: greedy answers side by side, with three scores.
 
 - ``exact``: the answer equals the reference (whitespace-normalised);
 - ``format``: the answer has the reference's shape. A reference with its key answer in
@@ -20,8 +20,8 @@ from contextlib import nullcontext
 
 import torch
 
+from a3duck import adapter_folder, models
 from a3duck import data as data_mod
-from a3duck import models
 from a3duck.generation import Settings, generate_text
 from a3duck.prompts import ChatTemplate, Template, get_template
 
@@ -32,7 +32,8 @@ GREEDY = Settings(temperature=0.0, repetition_penalty=1.0)  # plain greedy decod
 def load_for_compare(adapter: str | None, base: str | None = None):
     """(model, tokenizer, template): the template is the one the adapter was trained with."""
     model, tokenizer = models.load(base, adapter, dtype=torch.float32)
-    return model, tokenizer, get_template(models.adapter_template(adapter), tokenizer)
+    return model, tokenizer, get_template(
+        adapter_folder.template(adapter_folder.resolve(adapter) if adapter else None), tokenizer)
 
 
 def prompt_of(ex: data_mod.Example, template) -> str:
@@ -92,10 +93,10 @@ def compare(adapter: str, data: str, base: str | None = None, limit: int | None 
     from a3duck.multi_adapter import BASE, AdapterSource, load_multi
     from a3duck.progress import bar
 
-    folder = models.resolve_adapter(adapter)
+    folder = adapter_folder.resolve(adapter)
     multi, tokenizer = load_multi(base, [AdapterSource("adapter", adapter, folder)],
                                   dtype=torch.float32)
-    template = get_template(models.adapter_template(adapter), tokenizer)
+    template = get_template(adapter_folder.template(folder), tokenizer)
     report = data_mod.DataReport(source=data)
     rows = data_mod.load_rows(data)[:limit]
     examples = data_mod.normalise(rows, data, template.name, False, report)

@@ -3,7 +3,7 @@
 Defaults are the published A3Duck recipe (Llama-2-13B on Open-Platypus, Platypus hyperparameters,
 PEFT's IA3 defaults for Llama). A run's config is resolved in this order: dataclass defaults, then
 the YAML recipe, then command-line overrides; the resolved config is written next to every
-artifact as ``a3duck_config.yaml``.
+artifact (its file name: :data:`a3duck.adapter_folder.TRAIN_CONFIG`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from a3duck.config_checks import coerce_all, format_problems, value_problems
 from a3duck.errors import ConfigError
 from a3duck.files import atomic_write_text
 
-CONFIG_FILENAME = "a3duck_config.yaml"
-MIX_KEY = "mix"  # a3duck_config.yaml of a mixed adapter (a3duck mix): its sources and weights
+MIX_KEY = "mix"  # the training config of a mixed adapter (a3duck mix): its sources and weights
 SDPA_VARLEN = "sdpa_varlen"  # causal SDPA per packed example (a3duck.fastpath)
 
 

@@ -1,4 +1,6 @@
-"""Training data: load, validate, normalise schemas, deduplicate, render and tokenise.
+"""Training data: the one reader of rows (:func:`read_rows`, in memory and streamed), their
+validation per schema, duplicates, the data report and rendering (tokenising is
+:mod:`a3duck.dataset`).
 
 Accepted schemas (detected from the columns):
 - Open-Platypus / Alpaca: ``instruction``, ``input`` (optional), ``output`` (``data_source`` kept);
@@ -10,17 +12,18 @@ Rows are rendered with the recipe's template (:mod:`a3duck.prompts`); under ``ch
 instruction row is one user turn and one assistant turn. The loss sees every assistant turn.
 Mixtures of several sources: :mod:`a3duck.sources`.
 
-Row numbers in reports are 1-based positions in the file (JSONL: line numbers).
+Row numbers in reports are 1-based: JSONL line numbers, CSV data rows, positions in a JSON array,
+Parquet file or Hub dataset. An invalid row gives the same message in memory and streamed
+(:func:`bad_rows_error`).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,8 @@ class Example:
     completion: str
     row: int  # 1-based row number in the source
     messages: list[dict] | None = None  # a conversation (rendered when tokenised)
+    question: str = ""  # the row's prompt side as written (no template): instruction + input,
+    # prompt, or the user turns; what contamination checks compare with benchmark questions
 
     @property
     def key(self) -> tuple:
@@ -71,7 +76,7 @@ class DataReport:
     kept: int = 0
     sampled: int | None = None  # rows drawn into a mixture (None: a single source)
     sources: list[DataReport] = field(default_factory=list)  # a mixture's per-source reports
-    public: str | None = None  # what data_report.json records; None = public_name(source)
+    public: str | None = None  # what the saved data report records; None = public_name(source)
 
     def bad_summary(self, limit: int = 10) -> str:
         lines = [f"  row {row}: {why}" for row, why in self.bad_rows[:limit]]
@@ -104,26 +109,68 @@ class DataReport:
 
 # ----------------------------------------------------------------------------- loading
 
-def load_rows(spec: str, split: str = "train") -> list[dict[str, Any]]:
-    """Rows of a local file (JSON, JSONL, Parquet, CSV) or a Hub dataset id."""
+def load_rows(spec: str, split: str = "train") -> list[Any]:
+    """Rows of a local file (JSON, JSONL, Parquet, CSV) or a Hub dataset id (bad lines as
+    invalid rows); :func:`load_numbered` keeps each row's number."""
+    return [row for _, row in read_rows(spec, split)]
+
+
+def load_numbered(spec: str, split: str = "train") -> list[tuple[int, Any]]:
+    """``(row number, row)`` of every row, in memory."""
+    return list(read_rows(spec, split))
+
+
+def read_rows(spec: str, split: str = "train", streaming: bool = False
+              ) -> Iterator[tuple[int, Any]]:
+    """THE reader of training data, in memory and streamed: ``(row number, row)`` one at a time
+    (1-based; JSONL: the line number; CSV: the data row), a line that cannot be read as an
+    invalid row with its number. ``streaming`` only changes what cannot be streamed (a JSON
+    array) and reads Hub ids with ``datasets``' streaming."""
     path = Path(spec).expanduser()
     if path.suffix.lower() in FILE_SUFFIXES or path.exists():
         if not path.is_file():
             raise DataError(f"data file not found: {spec}")
-        return _read_file(path)
-    return _read_hub(spec, split)
+        yield from _file_rows(path, streaming)
+    else:
+        yield from enumerate(_hub_rows(spec, split, streaming), 1)
 
 
-def _read_file(path: Path) -> list[dict[str, Any]]:
+def _file_rows(path: Path, streaming: bool) -> Iterator[tuple[int, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return _read_parquet(path)
+        yield from enumerate(_parquet_rows(path), 1)
+        return
     # surrogateescape keeps undecodable bytes visible so they are reported per row.
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
-    if suffix == ".csv":
-        return _read_csv(text, path)
-    if suffix == ".jsonl" or (suffix == ".json" and not text.lstrip().startswith("[")):
-        return _read_jsonl(text, path)
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        if suffix == ".csv":
+            yield from _csv_rows(fh, path)
+            return
+        lines = enumerate(fh, 1)
+        for lineno, line in lines:
+            if not line.strip():
+                continue
+            if suffix == ".json" and line.lstrip().startswith("["):
+                if streaming:
+                    raise DataError(f"{path}: a JSON array cannot be streamed; use JSON Lines")
+                yield from enumerate(_json_array(line + fh.read(), path), 1)
+                return
+            yield lineno, _json_line(line, lineno)
+            break
+        for lineno, line in lines:
+            if line.strip():
+                yield lineno, _json_line(line, lineno)
+
+
+def _json_line(line: str, lineno: int) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return _BadRow(f"not valid JSON ({exc.msg})", lineno)
+    except RecursionError:
+        return _BadRow("JSON nested too deeply to read", lineno)
+
+
+def _json_array(text: str, path: Path) -> list[Any]:
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -135,43 +182,27 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _read_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
-    rows: list[Any] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            rows.append(_BadRow(f"not valid JSON ({exc.msg})", lineno))
-        except RecursionError:
-            rows.append(_BadRow("JSON nested too deeply to read", lineno))
-    return rows
-
-
-def _read_parquet(path: Path) -> list[dict[str, Any]]:
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pylist()
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            yield from batch.to_pylist()
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc}); is it truncated or in "
                         "another format?") from None
 
 
-def _read_csv(text: str, path: Path) -> list[Any]:
+def _csv_rows(lines: Iterable[str], path: Path) -> Iterator[tuple[int, Any]]:
     """Rows as dicts; a row with more fields than the header is a bad row (1-based data row)."""
     try:
-        reader = csv.DictReader(io.StringIO(text), restkey=_EXTRA)
-        rows: list[Any] = []
-        for number, row in enumerate(reader, 1):
+        for number, row in enumerate(csv.DictReader(lines, restkey=_EXTRA), 1):
             extra = row.pop(_EXTRA, None)
-            rows.append(_BadRow(f"has {len(row) + len(extra)} fields, the header has "
-                                f"{len(row)}", number) if extra else row)
+            yield number, (_BadRow(f"has {len(row) + len(extra)} fields, the header has "
+                                   f"{len(row)}", number) if extra else row)
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV ({exc})") from None
-    return rows
 
 
 _EXTRA = object()  # DictReader's key for fields beyond the header
@@ -183,15 +214,17 @@ class _BadRow:
     row: int
 
 
-def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
+def _hub_rows(dataset_id: str, split: str, streaming: bool) -> Iterable[Any]:
     import datasets
 
     try:
-        return list(datasets.load_dataset(dataset_id, split=split))
+        rows = datasets.load_dataset(dataset_id, split=split, streaming=streaming)
+        return rows if streaming else list(rows)
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot use this id"
         raise DataError(
-            f"cannot load dataset {dataset_id!r} (split {split!r}) from the Hub: "
-            f"{type(exc).__name__}: {exc}. Pass a local .json/.jsonl/.parquet/.csv file instead."
+            f"cannot {'stream' if streaming else 'load'} dataset {dataset_id!r} (split "
+            f"{split!r}) from the Hub: {type(exc).__name__}: {exc}. Pass a local "
+            ".json/.jsonl/.parquet/.csv file instead."
         ) from None
 
 
@@ -232,7 +265,9 @@ def to_example(row: Any, number: int, schema: str, template_name: str) -> Exampl
         turns = to_messages(row.get(schema), schema)
         if isinstance(turns, str):
             return turns
-        return Example(prompt="", completion=turns[-1]["content"], row=number, messages=turns)
+        asked = " ".join(t["content"] for t in turns if t["role"] == "user")
+        return Example(prompt="", completion=turns[-1]["content"], row=number, messages=turns,
+                       question=asked)
     if schema == "prompt_completion":
         prompt, answer, extra = row.get("prompt"), row.get("completion"), None
         names = ("prompt", "completion")
@@ -245,14 +280,15 @@ def to_example(row: Any, number: int, schema: str, template_name: str) -> Exampl
         if problem:
             return f"{name} {problem}"
     if schema == "prompt_completion":
-        return Example(prompt=prompt, completion=answer, row=number)
+        return Example(prompt=prompt, completion=answer, row=number, question=prompt)
     instruction, extra = prompt.strip(), (extra or "").strip() or None
+    asked = f"{instruction} {extra or ''}"
     if template_name == CHAT_NAME:
         turns = [{"role": "user", "content": user_text(instruction, extra)},
                  {"role": "assistant", "content": answer}]
-        return Example(prompt="", completion=answer, row=number, messages=turns)
+        return Example(prompt="", completion=answer, row=number, messages=turns, question=asked)
     rendered = get_template(template_name).render(instruction, extra)
-    return Example(prompt=rendered, completion=answer, row=number)
+    return Example(prompt=rendered, completion=answer, row=number, question=asked)
 
 
 def to_messages(turns: Any, schema: str) -> list[dict] | str:
@@ -302,17 +338,37 @@ def _text_problem(value: Any, required: bool) -> str | None:
     return None
 
 
+def check_row(row: Any, number: int, schema: str, template_name: str,
+              report: DataReport) -> Example | None:
+    """One row read, validated and counted (the same in memory and streamed): its Example, or
+    None with the reason added to ``report.bad_rows`` under its number."""
+    report.total_rows += 1
+    result = to_example(row, number, schema, template_name)
+    if isinstance(result, str):
+        report.bad_rows.append((number, result))
+        return None
+    return result
+
+
+def bad_rows_error(source: str, report: DataReport, streamed: bool = False) -> DataError:
+    """THE message for invalid rows (the same row-numbered lines in memory and streamed; a
+    stream counts the rows read so far)."""
+    of = f"{report.total_rows} read so far" if streamed else str(report.total_rows)
+    return DataError(f"{source}: {len(report.bad_rows)} invalid row(s) of {of}:\n"
+                     f"{report.bad_summary()}\nFix them, or pass --skip-bad-rows to drop them.")
+
+
 def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: bool,
-              report: DataReport, schema: str | None = None) -> list[Example]:
-    """Validate and render rows, drop exact duplicates; DataError on invalid rows unless skipped."""
-    report.total_rows = len(rows)
+              report: DataReport, schema: str | None = None,
+              numbers: list[int] | None = None) -> list[Example]:
+    """Validate and render rows (numbered by ``numbers``, default 1, 2, ...), drop exact
+    duplicates; DataError on invalid rows unless skipped."""
     schema = schema or detect_schema(rows, source)
     examples: list[Example] = []
     seen: set[tuple] = set()
-    for number, row in enumerate(rows, 1):
-        result = to_example(row, getattr(row, "row", number), schema, template_name)
-        if isinstance(result, str):
-            report.bad_rows.append((getattr(row, "row", number), result))
+    for number, row in zip(numbers or range(1, len(rows) + 1), rows):
+        result = check_row(row, getattr(row, "row", number), schema, template_name, report)
+        if result is None:
             continue
         if result.key in seen:
             report.duplicates += 1
@@ -323,12 +379,9 @@ def normalise(rows: list[Any], source: str, template_name: str, skip_bad_rows: b
         raise DataError(f"{source}: every row is invalid ({len(rows)} of {len(rows)}):\n"
                         f"{report.bad_summary()}\nCheck the file's format and columns.")
     if report.bad_rows and not skip_bad_rows:
-        raise DataError(
-            f"{source}: {len(report.bad_rows)} invalid row(s) of {len(rows)}:\n"
-            f"{report.bad_summary()}\nFix them, or pass --skip-bad-rows to drop them."
-        )
+        raise bad_rows_error(source, report)
     if report.bad_rows:
         log.warning("%s: skipped %d invalid row(s) of %d (--skip-bad-rows; every number is in "
-                    "data_report.json):\n%s", source, len(report.bad_rows), len(rows),
+                    "the data report):\n%s", source, len(report.bad_rows), len(rows),
                     report.bad_summary())
     return examples

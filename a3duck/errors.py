@@ -1,6 +1,9 @@
-"""The user-facing error types. This module imports nothing, so anything that only wants to raise
-or catch an a3duck error stays light. The CLI prints their message (one clear line, no traceback
-unless -v) and exits 2, the usual code for a usage error."""
+"""The core's user-facing error types and ``USER_ERRORS`` (what every entry point prints as one
+line). Each product adds its own :class:`A3DuckError` subclasses beside its code (``EvalError``,
+``BenchmarkDataError``, ``ContaminationError``, ``CardError``, ``HubError``). This module
+imports nothing, so anything that only wants to raise or catch an a3duck error stays light. The
+CLI prints their message (one clear line, no traceback unless -v) and exits 2, the usual code
+for a usage error."""
 
 
 class A3DuckError(RuntimeError):

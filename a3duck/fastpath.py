@@ -34,7 +34,7 @@ CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX-512 BF16, x86 AM
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run uses and why (logged once, saved in train_metrics.json)."""
+    """What a run uses and why (logged once, saved in the run's training metrics)."""
 
     dtype: torch.dtype
     attn_implementation: str

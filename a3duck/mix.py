@@ -10,9 +10,10 @@ left out are 1/N: the average).
 Every source must record the same base model and adapt the same modules with the same shapes
 (else :class:`AdapterMismatchError` before anything is written). The result is written to a
 temporary folder and renamed into place (:func:`a3duck.files.replacing_folder`):
-``adapter_config.json`` and ``adapter_model.safetensors`` as PEFT writes them, the first source's tokenizer, a README card
-that says it is a mix, and ``a3duck_config.yaml`` with the base, the prompt template and a
-``mix`` section (mode, and for each source: where from, revision, sha256, weight).
+PEFT's config and weights files, the first source's tokenizer, a model card that says it is a
+mix (written by the caller's ``write_card``), and a3duck's config file with the base, the prompt
+template and a ``mix`` section (mode, and for each source: where from, revision, sha256, weight).
+File names: :mod:`a3duck.adapter_folder`.
 """
 
 from __future__ import annotations
@@ -20,21 +21,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from a3duck import models
-from a3duck.config import CONFIG_FILENAME, MIX_KEY, save_config
+from a3duck import adapter_folder as af
+from a3duck.config import MIX_KEY, save_config
 from a3duck.errors import AdapterMismatchError, ConfigError
 from a3duck.files import replacing_folder
 
 log = logging.getLogger(__name__)
 
 MODES = ("multiplicative", "linear")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-                   "special_tokens_map.json", "chat_template.jinja")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def resolve_sources(specs: list[str]) -> list[MixSource]:
     out = []
     for spec in specs:
         source, weight = parse_spec(spec)
-        folder = models.resolve_adapter(source)
+        folder = af.resolve(source)
         revision = folder.name if folder.parent.name == "snapshots" else None
         out.append(MixSource(source, weight, folder, revision))
     return out
@@ -74,20 +74,13 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_raw(folder: Path) -> dict[str, torch.Tensor]:
-    """The adapter file's tensors with PEFT's own key names."""
-    from safetensors.torch import load_file
-
-    return load_file(str(Path(folder) / models.ADAPTER_WEIGHTS))
-
-
 def check_compatible(sources: list[MixSource], tensors: list[dict]) -> None:
     """Same recorded base, same modules, same shapes; AdapterMismatchError naming the odd one."""
     first = sources[0]
-    base = models.read_adapter_config(first.folder).get("base_model_name_or_path")
+    base = af.recorded_base(first.folder)
     shapes = {k: tuple(v.shape) for k, v in tensors[0].items()}
     for src, tens in zip(sources[1:], tensors[1:]):
-        other = models.read_adapter_config(src.folder).get("base_model_name_or_path")
+        other = af.recorded_base(src.folder)
         if other != base:
             raise AdapterMismatchError(
                 f"cannot mix adapters of different bases: {first.source} was trained on "
@@ -127,9 +120,12 @@ def combine(tensors: list[dict[str, torch.Tensor]], weights: list[float], mode: 
     return out
 
 
-def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multiplicative"
-                 ) -> Path:
-    """Mix the adapters named by ``specs`` into ``output_dir`` (atomically). Returns it."""
+def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multiplicative",
+                 write_card: Callable[[Path, str], None] | None = None) -> Path:
+    """Mix the adapters named by ``specs`` into ``output_dir`` (atomically). Returns it.
+
+    ``write_card(folder, name)`` writes the model card into the folder being built (the
+    command passes the publish package's renderer: the core does not import it)."""
     from safetensors.torch import save_file
 
     if not specs:
@@ -138,38 +134,30 @@ def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multipli
     if out.exists():
         raise ConfigError(f"{out} already exists: choose another --output-dir or remove it")
     sources = resolve_sources(specs)
-    tensors = [load_raw(s.folder) for s in sources]
+    tensors = [af.tensors(s.folder) for s in sources]
     check_compatible(sources, tensors)
     weights = weights_for(sources, mode)
     mixed = combine(tensors, weights, mode)
     with replacing_folder(out, replace=False) as tmp:
         first = sources[0].folder
-        shutil.copy(first / models.ADAPTER_CONFIG, tmp / models.ADAPTER_CONFIG)
-        save_file(mixed, str(tmp / models.ADAPTER_WEIGHTS), metadata={"format": "pt"})
-        for name in TOKENIZER_FILES:
-            if (first / name).is_file():
-                shutil.copy(first / name, tmp / name)
-        save_config(mix_record(sources, weights, mode), tmp / CONFIG_FILENAME)
-        _write_card(tmp, out.name)
+        shutil.copy(first / af.ADAPTER_CONFIG, tmp / af.ADAPTER_CONFIG)
+        save_file(mixed, str(tmp / af.ADAPTER_WEIGHTS), metadata={"format": "pt"})
+        for name in af.tokenizer_files(first):
+            shutil.copy(first / name, tmp / name)
+        save_config(mix_record(sources, weights, mode), tmp / af.TRAIN_CONFIG)
+        if write_card:
+            write_card(tmp, out.name)
     log.info("mixed %d adapter(s) (%s) into %s", len(sources), mode, out)
     return out
 
 
 def mix_record(sources: list[MixSource], weights: list[float], mode: str) -> dict:
-    """What a3duck_config.yaml holds for a mix: the fields a Space needs + the recipe."""
-    first = models.read_adapter_config(sources[0].folder)
+    """What a mix's training-config file holds: the fields a Space needs + the recipe."""
     return {
-        "base_model": first.get("base_model_name_or_path"),
-        "prompt_template": models.adapter_template(str(sources[0].folder)),
+        "base_model": af.recorded_base(sources[0].folder),
+        "prompt_template": af.template(sources[0].folder),
         MIX_KEY: {"mode": mode, "sources": [
             {"adapter": s.source, "revision": s.revision, "weight": w,
-             "sha256": sha256(s.folder / models.ADAPTER_WEIGHTS)}
+             "sha256": sha256(af.weights_file(s.folder))}
             for s, w in zip(sources, weights)]},
     }
-
-
-def _write_card(folder: Path, name: str) -> None:
-    """README.md from a3duck's card templates (it says the adapter is a mix)."""
-    from a3duck.publish.card import render_card
-
-    render_card(folder, repo_id=f"local/{name}").save(str(folder / "README.md"))

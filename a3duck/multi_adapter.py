@@ -33,13 +33,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from a3duck import models
+from a3duck import adapter_folder, models
+from a3duck.adapter_folder import ia3_vectors, recorded_base
 from a3duck.errors import AdapterMismatchError, ModelError
 
 log = logging.getLogger(__name__)
 
 BASE = "base"  # the name of "no adapter" in every selection
-PEFT_PREFIX = "base_model.model."
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,6 @@ class AdapterSource:
     source: str
     folder: Path
     revision: str | None = None
-
-
-def read_vectors(folder: Path) -> dict[str, torch.Tensor]:
-    """``{module name: ia3_l vector}`` of an adapter file (PEFT naming, prefix removed)."""
-    weights = Path(folder) / models.ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise ModelError(f"{folder}: {models.ADAPTER_WEIGHTS} is missing (safetensors only)")
-    out = {}
-    for key, value in models.read_weights(weights).items():
-        if not key.endswith(".ia3_l"):
-            raise AdapterMismatchError(f"{folder} is not an IA3 adapter: it holds {key!r}")
-        out[key.removeprefix(PEFT_PREFIX).removesuffix(".ia3_l")] = value
-    return out
-
-
-def recorded_base(folder: Path) -> str | None:
-    return models.read_adapter_config(folder).get("base_model_name_or_path")
 
 
 def same_base(a: str | None, b: str | None) -> bool:
@@ -148,7 +131,7 @@ class MultiAdapterModel:
         self._selection = _Selection()
         self.banks: dict[str, IA3Bank] = {}
         for slot, src in enumerate(self.sources, start=1):
-            for module_name, vector in read_vectors(src.folder).items():
+            for module_name, vector in ia3_vectors(src.folder).items():
                 self._bank(module_name).set_vector(slot, vector)
 
     def _bank(self, module_name: str) -> IA3Bank:
@@ -236,7 +219,7 @@ def load_multi(base: str | None, sources: Sequence[AdapterSource], *, dtype=None
     (meta) copy of the base, then load the base once and attach all adapters. Returns
     ``(MultiAdapterModel, tokenizer)``."""
     if base is None:
-        base = (recorded_base(sources[0].folder) if sources else None) or models.EMBEDDED_MODEL_ID
+        base = adapter_folder.base_of(sources[0].folder if sources else None)
     path = models.resolve_base_model(base)
     check_bases(sources, models.hub_id_for(base, path))
     skeleton = _meta_model(path)
@@ -244,7 +227,7 @@ def load_multi(base: str | None, sources: Sequence[AdapterSource], *, dtype=None
         models.check_adapter_matches(skeleton, src.folder, base)
     model, _ = models.load_base(base, dtype=dtype, device=device)
     tokenizer_dir = next((str(s.folder) for s in sources
-                          if (s.folder / "tokenizer_config.json").is_file()), path)
+                          if adapter_folder.has_tokenizer(s.folder)), path)
     tokenizer = models.load_tokenizer(tokenizer_dir)
     return MultiAdapterModel(model.eval(), sources), tokenizer
 

@@ -6,7 +6,7 @@ are that template verbatim; the answer is appended directly after ``### Response
 
 ``chat`` renders with the tokenizer's own chat template (``apply_chat_template``). ``auto`` (the
 default of a recipe) is resolved before training by :func:`resolve_template_name` and never
-recorded: an adapter's ``a3duck_config.yaml`` holds ``alpaca`` or ``chat``.
+recorded: an adapter's training config holds ``alpaca`` or ``chat``.
 
 Both templates offer the same interface: ``render`` (one instruction), ``render_messages`` (a
 conversation ending with a user turn, ready for generation), ``pieces`` (a conversation ending

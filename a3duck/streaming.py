@@ -1,10 +1,10 @@
 """Streaming training data: rows read, validated and tokenised on the fly, never all in memory.
 
-``streaming: true`` in a recipe turns ``data`` into a ``datasets.IterableDataset``: local JSONL /
-CSV / Parquet files are read row by row (the same row numbers and row errors as the in-memory
-path: a bad row stops the run, or is skipped and counted with ``skip_bad_rows``), Hub ids with
-``datasets``' own streaming. TRL packs the stream as it comes. A stream has no length, so
-``max_steps`` is required (checked by the config); a mixture needs weights (each draw picks a
+``streaming: true`` in a recipe turns ``data`` into a ``datasets.IterableDataset``: rows come
+from the one reader of :mod:`a3duck.data` (:func:`~a3duck.data.read_rows`: the same rows, row
+numbers and row errors as the in-memory path; a bad row stops the run with the same message, or
+is skipped and counted with ``skip_bad_rows``), Hub ids with ``datasets``' own streaming. TRL
+packs the stream as it comes. A stream has no length, so ``max_steps`` is required (checked by the config); a mixture needs weights (each draw picks a
 source with its probability, seeded; a source that runs out starts over). Exact duplicates are
 not removed (that would need every row in memory). Resuming continues the stream where it
 stopped: the Trainer reads past the batches already trained on (without training on them), so
@@ -13,71 +13,23 @@ the data order equals an uninterrupted run's, at the cost of reading those rows 
 
 from __future__ import annotations
 
-import csv
 import itertools
-import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from a3duck.data import (
-    FILE_SUFFIXES,
     DataError,
     DataReport,
-    _BadRow,
+    bad_rows_error,
+    check_row,
     detect_schema,
     is_conversational,
-    to_example,
+    read_rows,
 )
 from a3duck.sources import Source, map_columns, parse_sources
 
 PEEK_ROWS = 100  # rows read ahead to detect each source's schema
-
-
-def iter_rows(source: Source) -> Iterator[Any]:
-    """The rows of one source, one at a time (bad JSON lines as _BadRow with their number)."""
-    path = Path(source.path).expanduser()
-    if path.suffix.lower() not in FILE_SUFFIXES and not path.exists():
-        yield from _iter_hub(source)
-        return
-    if not path.is_file():
-        raise DataError(f"data file not found: {source.path}")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            yield from batch.to_pylist()
-    elif suffix == ".csv":
-        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            yield from csv.DictReader(fh)
-    else:
-        yield from _iter_jsonl(path)
-
-
-def _iter_jsonl(path: Path) -> Iterator[Any]:
-    with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if lineno == 1 and line.lstrip().startswith("["):
-                raise DataError(f"{path}: a JSON array cannot be streamed; use JSON Lines")
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield _BadRow(f"not valid JSON ({exc.msg})", lineno)
-
-
-def _iter_hub(source: Source) -> Iterator[Any]:
-    import datasets
-
-    try:
-        stream = datasets.load_dataset(source.path, split=source.split, streaming=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot use this id"
-        raise DataError(f"cannot stream dataset {source.path!r} (split {source.split!r}) from "
-                        f"the Hub: {type(exc).__name__}: {exc}") from None
-    yield from stream
 
 
 class SourceStream:
@@ -93,8 +45,8 @@ class SourceStream:
         self._rows = itertools.chain(head, self._rows)
 
     def _numbered(self) -> Iterator[tuple[int, Any]]:
-        for number, row in enumerate(iter_rows(self.source), 1):
-            yield getattr(row, "row", number), map_columns(row, self.source.columns)
+        for number, row in read_rows(self.source.path, self.source.split, streaming=True):
+            yield number, map_columns(row, self.source.columns)
 
     def next_row(self) -> tuple[int, Any] | None:
         return next(self._rows, None)
@@ -126,15 +78,12 @@ def examples(streams: list[SourceStream], template_name: str, skip_bad_rows: boo
             stream.restart()
             continue
         number, row = item
-        stream.report.total_rows += 1
         total.total_rows += 1
-        result = to_example(row, number, stream.schema, template_name)
-        if isinstance(result, str):
-            stream.report.bad_rows.append((number, result))
-            total.bad_rows.append((number, result))
+        result = check_row(row, number, stream.schema, template_name, stream.report)
+        if result is None:
+            total.bad_rows.append(stream.report.bad_rows[-1])
             if not skip_bad_rows:
-                raise DataError(f"{stream.source.label}: invalid row {number}: {result}. Fix it, "
-                                "or pass --skip-bad-rows to drop invalid rows.")
+                raise bad_rows_error(stream.source.label, stream.report, streamed=True)
             continue
         stream.report.kept += 1
         yield result

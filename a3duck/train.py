@@ -18,9 +18,10 @@ from pathlib import Path
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from a3duck import adapter_folder as af
 from a3duck import dataset as dataset_mod
 from a3duck import fastpath, models
-from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, read_recipe, save_config
+from a3duck.config import ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
 from a3duck.prompts import AUTO_NAME
@@ -28,8 +29,6 @@ from a3duck.prompts import AUTO_NAME
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-METRICS_FILE = "train_metrics.json"
-DATA_REPORT_FILE = "data_report.json"
 
 
 # ----------------------------------------------------------------------------- training
@@ -58,7 +57,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if trainer.pop_callback(ProgressCallback) is not None:  # same bar, without its raw dicts
         trainer.add_callback(QuietProgress)
     if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
-        save_config(config, checkpoints / CONFIG_FILENAME)
+        save_config(config, checkpoints / af.TRAIN_CONFIG)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
     wall = time.perf_counter() - started
@@ -109,7 +108,7 @@ RUN_LENGTH = ("max_steps", "num_epochs")
 def check_resume_config(checkpoints: Path, config: TrainConfig) -> None:
     """Refuse --resume with settings other than those the checkpoints were made with; a new
     run length is said (the learning-rate schedule follows it) or refused if nothing is left."""
-    recorded_file = checkpoints / CONFIG_FILENAME
+    recorded_file = checkpoints / af.TRAIN_CONFIG
     if not recorded_file.is_file():
         log.warning("--resume: %s has no record of its settings; cannot check that they match",
                     checkpoints)
@@ -152,7 +151,7 @@ def _has_checkpoint(folder: Path) -> bool:
 
 
 # A checkpoint interrupted while being written lacks some of these; resume skips it.
-CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt",
+CHECKPOINT_FILES = (af.ADAPTER_WEIGHTS, "optimizer.pt", "scheduler.pt",
                     "trainer_state.json")
 
 
@@ -178,7 +177,7 @@ def _checkpoint_problem(folder: Path) -> str | None:
     if missing:
         return f"incomplete ({', '.join(missing)} missing)"
     try:
-        models.read_weights(folder / models.ADAPTER_WEIGHTS)
+        af.tensors(folder)
         json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
         for state in sorted(folder.glob("*.pt*")):  # torch.save files are zip archives
             with zipfile.ZipFile(state) as archive:
@@ -206,8 +205,7 @@ def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None,
     model.config.use_cache = False
     peft_model = models.attach_ia3(model, config.target_modules, config.feedforward_modules)
     # Record the portable Hub id, never the local folder the weights came from.
-    peft_model.peft_config["default"].base_model_name_or_path = models.hub_id_for(
-        config.base_model, base_path)
+    af.record_base(peft_model, models.hub_id_for(config.base_model, base_path))
     trainable, total = models.count_parameters(peft_model)
     log.info("IA3: %d trainable of %d parameters (%.4f%%)", trainable, total,
              100 * trainable / total)
@@ -319,8 +317,7 @@ def write_adapter(target: Path, model, tokenizer, config: TrainConfig, metrics: 
     with replacing_folder(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
-        save_config(config, tmp / CONFIG_FILENAME)
-        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        (tmp / DATA_REPORT_FILE).write_text(json.dumps(data_report, indent=2), encoding="utf-8")
+        save_config(config, tmp / af.TRAIN_CONFIG)
+        af.write_run_records(tmp, metrics, data_report)
     log.info("adapter written to %s", target)
     return target

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benches never download; the embedded model is local
 
+from a3duck import adapter_folder
 from a3duck.embedded import EMBEDDED_MODEL_ID as EMBEDDED
 
 DEMO_DATA = ROOT / "data" / "demo" / "train.jsonl"
@@ -78,7 +79,7 @@ def tokenizer_path(args) -> str:
 
         candidates.append(str(embedded.model_dir()))
     for path in candidates:
-        if path and (Path(path) / "tokenizer_config.json").is_file():
+        if path and adapter_folder.has_tokenizer(Path(path)):
             return path
     raise SystemExit(f"--model-shape needs a tokenizer: none of {candidates} holds one; pass "
                      "--tokenizer DIR (any Hugging Face tokenizer folder)")

@@ -1,7 +1,7 @@
 """Benchmark: whole ``a3duck eval`` processes, ``--backend hf`` against ``--backend a3duck``.
 
 What a user waits for: start-up, lm-eval's task building, model loading, scoring and writing
-``eval_results.json``. Each round runs the same ``a3duck eval`` command line once per backend as
+the results file. Each round runs the same ``a3duck eval`` command line once per backend as
 a subprocess (the order alternates from round to round, so that load changes on a shared machine
 hit both alike) and records its wall time and CPU time (user + system of the child). Reports the
 median of each backend, the ratio, and whether every result row (task, value) is identical.

@@ -32,11 +32,11 @@ def held_out_loss(adapter: Path, data: str) -> tuple[float, int]:
     """(mean loss per labelled token, labelled tokens) of the adapter on ``data``."""
     import torch
 
-    from a3duck import dataset, models
+    from a3duck import adapter_folder, dataset, models
     from a3duck.config import TrainConfig
 
     model, tok = models.load(adapter=str(adapter), dtype=torch.float32)
-    config = TrainConfig(data=data, prompt_template=models.adapter_template(str(adapter)),
+    config = TrainConfig(data=data, prompt_template=adapter_folder.template(adapter),
                          cutoff_len=4096)
     rows, _, _ = dataset.prepare_dataset(config, tok)
     total, count = 0.0, 0
@@ -52,6 +52,7 @@ def held_out_loss(adapter: Path, data: str) -> tuple[float, int]:
 
 
 def run_variant(name: str, args, work: Path) -> dict:
+    from a3duck import adapter_folder
     from a3duck.compare import compare
     from a3duck.config import load_config
     from a3duck.train import train
@@ -62,7 +63,7 @@ def run_variant(name: str, args, work: Path) -> dict:
         batch_size=args.batch_size, micro_batch_size=args.batch_size, **overrides)
     started = time.perf_counter()
     adapter = train(config)
-    metrics = json.loads((adapter / "train_metrics.json").read_text())
+    metrics = adapter_folder.train_metrics(adapter)
     loss, tokens = held_out_loss(adapter, args.eval_data)
     scores = compare(str(adapter), args.eval_data, limit=args.limit,
                      max_new_tokens=args.max_new_tokens)

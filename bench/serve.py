@@ -45,6 +45,8 @@ def write_adapter(base, folder: Path, seed: int) -> Path:
     import torch
     from safetensors.torch import save_file
 
+    from a3duck import adapter_folder
+
     gen = torch.Generator().manual_seed(seed)
     tensors = {}
     for name, module in base.named_modules():
@@ -53,7 +55,7 @@ def write_adapter(base, folder: Path, seed: int) -> Path:
             shape = (1, module.in_features) if leaf == "down_proj" else (module.out_features, 1)
             tensors[f"base_model.model.{name}.ia3_l"] = 1 + 0.2 * torch.randn(shape, generator=gen)
     folder.mkdir(parents=True)
-    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    save_file(tensors, str(folder / adapter_folder.ADAPTER_WEIGHTS))
     return folder
 
 

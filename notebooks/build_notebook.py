@@ -42,10 +42,11 @@ print(tokenizer.decode(prompt_ids))
 print("---- answers (the loss sees every assistant turn and its end-of-turn token) ----")
 print(repr(tokenizer.decode(answer_ids)))"""),
     ("md", "## 2. Train an IA3 adapter (a few steps of the demo recipe)"),
-    ("code", """from a3duck.train import train
+    ("code", """from a3duck import adapter_folder
+from a3duck.train import train
 
 adapter_dir = train(config)
-metrics = json.loads((adapter_dir / "train_metrics.json").read_text())
+metrics = adapter_folder.train_metrics(adapter_dir)
 print({k: metrics[k] for k in ("steps", "train_tokens", "final_loss")})
 print([round(h["loss"], 3) for h in metrics["loss_history"]])
 print(sorted(p.name for p in adapter_dir.iterdir()))"""),
@@ -55,12 +56,12 @@ print(sorted(p.name for p in adapter_dir.iterdir()))"""),
 result = compare(str(adapter_dir), "data/demo/eval.jsonl", limit=3, max_new_tokens=16)
 print(format_report(result, examples=2))"""),
     ("md", "## 4. What the adapter learned: the IA3 vectors"),
-    ("code", """from a3duck.inspect import format_summary, inspect_adapter
+    ("code", """from a3duck.inspection import format_summary, inspect_adapter
 
 summary = inspect_adapter(adapter_dir, adapter_dir / "plots")
 print(format_summary(summary))
 from IPython.display import Image, display
-display(Image(filename=str(adapter_dir / "plots" / "ia3_heatmap.png")))"""),
+display(Image(filename=str(adapter_folder.shipped_heatmap(adapter_dir))))"""),
     ("md", """## 5. Few-shot scoring, exactly as the evaluation builds prompts
 
 `a3duck eval --data-dir DIR` runs the full leaderboard suite through lm-eval; here one
@@ -88,7 +89,7 @@ print(describe(staged, notes))"""),
     ("md", """## 7. Load it back the way users will: `from_pretrained`
 
 With Hub access, `AutoPeftModelForCausalLM.from_pretrained("DopeorNope/A3_duck")` fetches the base
-named in `adapter_config.json` by itself. Offline, the base is the embedded copy, so we hand PEFT
+named in the adapter's PEFT config by itself. Offline, the base is the embedded copy, so we hand PEFT
 the base model that a3duck resolved and load the staged adapter onto it with
 `PeftModel.from_pretrained`."""),
     ("code", """import torch

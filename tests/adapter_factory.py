@@ -15,7 +15,8 @@ def make_adapter(base_dir: Path, out_dir: Path, base_id: str | None = None,
     import torch
 
     from a3duck import models
-    from a3duck.config import CONFIG_FILENAME, TrainConfig, save_config
+    from a3duck.adapter_folder import TRAIN_CONFIG
+    from a3duck.config import TrainConfig, save_config
 
     torch.manual_seed(0)
     base, _ = models.load_base(str(base_dir), dtype=torch.float32)
@@ -32,7 +33,7 @@ def make_adapter(base_dir: Path, out_dir: Path, base_id: str | None = None,
     cfg["base_model_name_or_path"] = recorded
     cfg_path.write_text(json.dumps(cfg, indent=2))
     save_config(TrainConfig(base_model=recorded, data=data, max_steps=3, learning_rate=4e-3),
-                out_dir / CONFIG_FILENAME)
+                out_dir / TRAIN_CONFIG)
     (out_dir / "train_metrics.json").write_text(json.dumps({
         "steps": 3, "train_tokens": 1536, "train_tokens_per_second": 812.5,
         "wall_seconds": 1.89, "peak_memory_bytes": 0,

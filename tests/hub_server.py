@@ -121,10 +121,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(err.status, {"error": str(err)}, err.headers | (
                 {"X-Error-Code": err.code} if err.code else {}) | {"X-Error-Message": str(err)})
 
-    def do_GET(self): self._dispatch("GET")  # noqa: E704
-    def do_HEAD(self): self._dispatch("HEAD")  # noqa: E704
-    def do_POST(self): self._dispatch("POST")  # noqa: E704
-    def do_PUT(self): self._dispatch("PUT")  # noqa: E704
+    def do_GET(self): self._dispatch("GET")
+    def do_HEAD(self): self._dispatch("HEAD")
+    def do_POST(self): self._dispatch("POST")
+    def do_PUT(self): self._dispatch("PUT")
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

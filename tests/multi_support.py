@@ -12,7 +12,8 @@ def random_adapter(base_dir: Path, out: Path, seed: int, target_modules=None,
                    feedforward_modules=None, base_id: str | None = None) -> Path:
     """An IA3 adapter whose vectors are random around 1 (seeded), saved like `a3duck train`."""
     from a3duck import models
-    from a3duck.config import CONFIG_FILENAME, TrainConfig, save_config
+    from a3duck.adapter_folder import TRAIN_CONFIG
+    from a3duck.config import TrainConfig, save_config
 
     base, _ = models.load_base(str(base_dir), dtype=torch.float32)
     peft_model = models.attach_ia3(base, target_modules, feedforward_modules)
@@ -27,7 +28,7 @@ def random_adapter(base_dir: Path, out: Path, seed: int, target_modules=None,
     cfg = json.loads((out / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = recorded
     (out / "adapter_config.json").write_text(json.dumps(cfg, indent=2))
-    save_config(TrainConfig(base_model=recorded), out / CONFIG_FILENAME)
+    save_config(TrainConfig(base_model=recorded), out / TRAIN_CONFIG)
     return out
 
 

@@ -25,6 +25,7 @@ def ok(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_train_bench_reference_fast_and_lora_losses_agree(embedded_model_dir, tmp_path):
     # A tiny random Llama with SmolLM2's tokenizer, which tokenizes the original script's joint
     # prompt+answer text and a3duck's separate prompt / answer to the same ids.
@@ -56,6 +57,7 @@ def test_train_bench_reference_fast_and_lora_losses_agree(embedded_model_dir, tm
     assert result["sources"] == {"data/demo/train.jsonl": 8}
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_train_bench_shipped_recipe_and_bad_arguments(tiny_llama_dir, tmp_path):
     from a3duck.fastpath import cpu_bf16_flags
 
@@ -80,6 +82,7 @@ def test_train_bench_shipped_recipe_and_bad_arguments(tiny_llama_dir, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["dir", "shape"])
+@pytest.mark.slow  # spawns a subprocess
 def test_generate_bench_merged_equals_unmerged(tiny_llama_dir, tmp_path, source):
     out = tmp_path / "generate.json"
     model = (["--model", str(tiny_llama_dir)] if source == "dir"
@@ -97,6 +100,7 @@ def test_generate_bench_merged_equals_unmerged(tiny_llama_dir, tmp_path, source)
     assert all(checks[f"static_equals_dynamic[{v}]"] for v in ("base", "unmerged", "merged"))
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_gpu_script_parses_and_needs_an_outdir():
     assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu.sh")], check=False).returncode == 0
     proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh")], capture_output=True, text=True, check=False)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,6 +29,7 @@ def _tiny_with_real_tokenizer(tokenizer_dir, out):
     return out
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_suite_smoke_on_tiny_model(embedded_model_dir, shared_data, tmp_path):
     model = _tiny_with_real_tokenizer(embedded_model_dir, tmp_path / "model")
     out = tmp_path / "suite.json"
@@ -52,6 +55,7 @@ def test_suite_smoke_on_tiny_model(embedded_model_dir, shared_data, tmp_path):
     assert "| suite |" in proc.stdout
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_process_bench_smoke_on_tiny_model(embedded_model_dir, shared_data, tmp_path):
     """`bench/eval_process.py`: two whole `a3duck eval` processes, equal rows, a ratio."""
     model = _tiny_with_real_tokenizer(embedded_model_dir, tmp_path / "model")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from adapter_factory import make_adapter
 
-from a3duck.config import CONFIG_FILENAME
+from a3duck.adapter_folder import TRAIN_CONFIG
 from a3duck.publish import card as card_mod
 
 
@@ -19,9 +19,9 @@ def adapters(tiny_llama_dir, tmp_path_factory):
     alpaca = make_adapter(tiny_llama_dir, work / "alpaca", base_id="test-org/tiny-llama")
     chat = work / "chat"
     shutil.copytree(alpaca, chat)
-    config = yaml.safe_load((chat / CONFIG_FILENAME).read_text())
+    config = yaml.safe_load((chat / TRAIN_CONFIG).read_text())
     config["prompt_template"] = "chat"
-    (chat / CONFIG_FILENAME).write_text(yaml.safe_dump(config))
+    (chat / TRAIN_CONFIG).write_text(yaml.safe_dump(config))
     return {"alpaca": alpaca, "chat": chat}
 
 

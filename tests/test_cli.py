@@ -82,6 +82,7 @@ def test_help_and_unknown_command():
     assert exc.value.code == 2
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_entry_points_still_work():
     for script in ("app.py", "push_to_hub.py"):
         out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True,

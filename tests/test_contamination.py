@@ -123,3 +123,33 @@ def test_bad_inputs_are_clear_errors(training_file, tmp_path, capsys):
 def test_normalisation_and_shingles():
     assert C.normalise_text("  Hello,\tWORLD!! ÿ_x ") == "hello world ÿ x"
     assert C.shingles("abcdef") == {"abcde", "bcdef"}
+
+
+@pytest.mark.parametrize("schema", ["messages", "conversations"])
+def test_conversation_rows_are_checked_like_instruction_rows(training_file, shared_data, tmp_path,
+                                                             schema):
+    """check-contamination reads the parsed rows of every schema data.py accepts (it used to
+    read raw keys: KeyError 'instruction' on `messages` rows)."""
+    role, text, user, bot = (("role", "content", "user", "assistant") if schema == "messages"
+                             else ("from", "value", "human", "gpt"))
+    lines = training_file.read_text(encoding="utf-8").splitlines()
+    converted = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            converted.append(line)  # the invalid row stays invalid
+            continue
+        asked = f"{row['instruction']} {row['input']}".strip()
+        converted.append(json.dumps({schema: [{role: user, text: asked},
+                                              {role: bot, text: row["output"]}]}))
+    chats = tmp_path / f"{schema}.jsonl"
+    chats.write_text("\n".join(converted) + "\n", encoding="utf-8")
+    as_chats, *_ = C.check(str(chats), shared_data)
+    as_rows, *_ = C.check(str(training_file), shared_data)
+    counts = {name: (b["exact_duplicates"], b["near_duplicates"])
+              for name, b in as_chats["benchmarks"].items()}
+    assert counts == {name: (b["exact_duplicates"], b["near_duplicates"])
+                      for name, b in as_rows["benchmarks"].items()}
+    assert counts["arc_challenge"] == (1, 0) and counts["mmlu"] == (0, 1)
+    assert as_chats["invalid_training_rows"] == 1 and as_chats["training_rows"] == 10

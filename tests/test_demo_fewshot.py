@@ -8,15 +8,16 @@ import math
 import pytest
 
 from a3duck.errors import InputError
-from a3duck.space.scoring import item_json, parse_item
 from a3duck.space.scoring import (
     TASK_TITLES,
     ChoiceScores,
     build_prompt,
     check_doc,
     gold_indices,
+    item_json,
     load_examples,
     loglikelihoods,
+    parse_item,
     score_item,
     scorer,
 )

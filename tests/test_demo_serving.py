@@ -7,8 +7,9 @@ import torch
 from test_space_helpers import load_runtime, make_adapter
 
 from a3duck.errors import A3DuckError
+from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL
 from a3duck.space.handlers import about_markdown, chat_handler, compare_handler
-from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL, ServeConfig
+from a3duck.space.runtime import ServeConfig
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ def adapter_tensors(out):
     return load_file(Path(out) / "adapter" / "adapter_model.safetensors")
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_two_processes_equal_one_with_the_same_global_batch(tiny_llama_dir, data_file, tmp_path):
     one = run(train_cmd(1, tiny_llama_dir, data_file, tmp_path / "one", 0, "--max-steps", "6"))
     two = run(train_cmd(2, tiny_llama_dir, data_file, tmp_path / "two", 29611, "--max-steps", "6"))
@@ -55,6 +56,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_llama_dir, data
     assert m1["steps"] == m2["steps"] == 6 and m1["train_tokens"] == m2["train_tokens"]
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_killed_rank_fails_cleanly_and_resume_recovers(tiny_llama_dir, data_file, tmp_path):
     out = tmp_path / "run"
     cmd = train_cmd(2, tiny_llama_dir, data_file, out, 29612, "--max-steps", "400")
@@ -87,6 +89,7 @@ def test_accelerate_configs_parse():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+@pytest.mark.slow  # spawns a subprocess
 def test_quantised_base_on_cpu_is_a_clear_error(tiny_llama_dir, data_file, tmp_path):
     res = run(train_cmd(1, tiny_llama_dir, data_file, tmp_path / "q", 0, "--load-in-4bit"))
     assert res.returncode == 2

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-3  # fp32 per-request |Δ log-likelihood| (issue 3)
 
 lm_eval_hf = pytest.importorskip("lm_eval.models.huggingface")
-from lm_eval.api.instance import Instance
+from lm_eval.api.instance import Instance  # noqa: E402 - only where lm-eval is installed
 
-from a3duck.evaluation.fast_backend import A3DuckLM
+from a3duck.evaluation.fast_backend import A3DuckLM  # noqa: E402
 
 
 def _bench_module():
@@ -113,7 +113,8 @@ def test_rolling_and_eager_attention(tiny_backends, tiny_llama_dir):
 @pytest.fixture(scope="module")
 def tiny_adapter(tiny_llama_dir, tmp_path_factory):
     from a3duck import models
-    from a3duck.config import CONFIG_FILENAME, TrainConfig, save_config
+    from a3duck.adapter_folder import TRAIN_CONFIG
+    from a3duck.config import TrainConfig, save_config
 
     base, _ = models.load_base(str(tiny_llama_dir), dtype=torch.float32)
     model = models.attach_ia3(base)
@@ -123,7 +124,7 @@ def tiny_adapter(tiny_llama_dir, tmp_path_factory):
             p.data.mul_(1 + 0.5 * torch.rand_like(p))
     out = tmp_path_factory.mktemp("tiny_adapter")
     model.save_pretrained(out)
-    save_config(TrainConfig(base_model=str(tiny_llama_dir)), out / CONFIG_FILENAME)
+    save_config(TrainConfig(base_model=str(tiny_llama_dir)), out / TRAIN_CONFIG)
     return out
 
 
@@ -172,6 +173,7 @@ def test_smollm2_real_arc_and_hellaswag_equal_hf(smol_backends, shared_data):
         assert bench.accuracy(docs, reference) == bench.accuracy(docs, result)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_bench_smoke_on_tiny_model(tiny_llama_dir, shared_data, tmp_path):
     """bench/eval.py end to end with tiny sizes; checks the report, never the timings."""
     out = tmp_path / "bench.json"

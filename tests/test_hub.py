@@ -67,6 +67,7 @@ def hub_adapter(tiny_llama_dir, tmp_path) -> Path:
     return make_adapter(tiny_llama_dir, tmp_path / "adapter", base_id=BASE_REPO)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_push_round_trip_loads_with_peft_and_a3duck(hub, hub_adapter, tiny_llama_dir, tmp_path):
     import torch
     from peft import PeftModel
@@ -107,6 +108,7 @@ def test_push_round_trip_loads_with_peft_and_a3duck(hub, hub_adapter, tiny_llama
     torch.testing.assert_close(got["a3duck"], want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_missing_token_fails_before_any_request(hub, hub_adapter, tmp_path):
     server, state = hub
     proc = push(hub_env(tmp_path, server.base_url, token=None), "--adapter-dir",
@@ -116,6 +118,7 @@ def test_missing_token_fails_before_any_request(hub, hub_adapter, tmp_path):
     assert state.requests == []
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_server_error_mid_upload_leaves_remote_unchanged(hub, hub_adapter, tmp_path):
     server, state = hub
     state.fail["lfs_put"] = [507]  # the weights upload fails after preupload and LFS batch
@@ -131,6 +134,7 @@ def test_server_error_mid_upload_leaves_remote_unchanged(hub, hub_adapter, tmp_p
     assert not any(p.endswith("/commit/main") for _, p in state.requests)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_transient_commit_error_is_retried_into_one_commit(hub, hub_adapter, tmp_path):
     server, state = hub
     state.fail["commit"] = [503]
@@ -144,6 +148,7 @@ def test_transient_commit_error_is_retried_into_one_commit(hub, hub_adapter, tmp
     assert repo.commits[repo.refs["main"]]["message"] == "adapter v1"
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_create_pr_leaves_main_alone(hub, hub_adapter, tmp_path):
     server, state = hub
     proc = push(hub_env(tmp_path, server.base_url), "--adapter-dir", str(hub_adapter),

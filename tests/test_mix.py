@@ -7,9 +7,11 @@ import torch
 import yaml
 from multi_support import peft_model, random_adapter
 
+from a3duck.adapter_folder import ADAPTER_WEIGHTS
+from a3duck.adapter_folder import tensors as load_raw
 from a3duck.cli import main
 from a3duck.errors import AdapterMismatchError, ConfigError
-from a3duck.mix import load_raw, mix_adapters
+from a3duck.mix import mix_adapters
 
 IDS = torch.tensor([[1, 20, 30, 40, 50, 60]])
 
@@ -54,9 +56,9 @@ def test_multiplicative_mix_is_the_adapters_applied_one_after_the_other(tiny_lla
     assert all(len(s["sha256"]) == 64 for s in record["mix"]["sources"])
     card = (tmp_path / "ab" / "README.md").read_text()
     assert "A mix of adapters" in card and "multiplicative" in card
-    from a3duck.models import adapter_train_config
+    from a3duck.adapter_folder import train_config
 
-    assert adapter_train_config(str(tmp_path / "ab")).prompt_template == "alpaca"
+    assert train_config(tmp_path / "ab").prompt_template == "alpaca"
 
 
 def test_weights_are_exponents_and_linear_is_peft_weighted_sum(tiny_llama_dir, pair, tmp_path):
@@ -92,3 +94,25 @@ def test_different_bases_or_modules_are_refused(tiny_llama_dir, pair, tmp_path):
         mix_adapters([str(pair[0])], tmp_path / "o")
     assert not (tmp_path / "bad").exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # nothing half-written
+
+
+def test_mix_of_a_corrupt_adapter_says_what_inspect_says(pair, tmp_path, capsys):
+    """mix reads weights through the adapter folder's one reader: a truncated file is the same
+    clean message (exit 2, no traceback) as `a3duck inspect` gives, and nothing is written."""
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(pair[0], damaged)
+    weights = damaged / ADAPTER_WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:40])
+    messages = []
+    mix = ["mix", "--adapter", str(damaged), "--adapter", str(pair[1]), "--output-dir",
+           str(tmp_path / "out")]
+    for argv in (mix, ["inspect", str(damaged), "--output-dir", str(tmp_path / "i")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "SafetensorError" in err
+        messages.append(next(line for line in err.splitlines() if "corrupt or truncated" in line))
+    assert messages[0] == messages[1]
+    assert f"adapter file {weights} is corrupt or truncated" in messages[0]
+    assert not (tmp_path / "out").exists()

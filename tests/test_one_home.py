@@ -1,22 +1,20 @@
-"""One home per decision: one generator for compare/chat/Space, one base and template default,
-and a core that never imports the Space."""
+"""One home per decision: one generator for compare/chat/Space, one base and template default
+(the adapter folder module). The import layering is tests/test_import_contract.py."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from adapter_factory import make_adapter
 
-from a3duck import compare, models
-from a3duck.config import CONFIG_FILENAME, TrainConfig
+from a3duck import adapter_folder, compare
+from a3duck.adapter_folder import TRAIN_CONFIG
+from a3duck.config import TrainConfig
 from a3duck.embedded import EMBEDDED_MODEL_ID
 
-ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["Name a colour.", "Write one word.", "### Response: twice?"]
 
 
@@ -51,26 +49,17 @@ def test_compare_answers_equal_plain_greedy_generate(adapter):
     assert len(answers) > 1  # real, differing generations were compared
 
 
-def test_base_and_template_defaults_live_in_models(adapter, tiny_llama_dir, tmp_path):
-    assert models.base_of(None) == EMBEDDED_MODEL_ID
-    assert models.base_of(adapter) == str(tiny_llama_dir)
+def test_base_and_template_defaults_live_in_the_adapter_folder(adapter, tiny_llama_dir, tmp_path):
+    assert adapter_folder.base_of(None) == EMBEDDED_MODEL_ID
+    assert adapter_folder.base_of(adapter) == str(tiny_llama_dir)
     # the recipe default is "auto" (picked per data set at train time, never recorded); with no
     # adapter, or an adapter a3duck did not train, it means alpaca
     assert TrainConfig().prompt_template == "auto"
-    assert models.adapter_template(None) == "alpaca"
-    assert models.adapter_template(str(adapter)) == "alpaca"
+    assert adapter_folder.template(None) == "alpaca"
+    assert adapter_folder.template(adapter) == "alpaca"
     bare = tmp_path / "bare"  # a PEFT adapter a3duck did not train: no a3duck_config.yaml
     bare.mkdir()
     (bare / "adapter_config.json").write_text(json.dumps({"peft_type": "IA3"}))
-    assert not (bare / CONFIG_FILENAME).exists()
-    assert models.base_of(bare) == EMBEDDED_MODEL_ID
-    assert models.adapter_template(str(bare)) == "alpaca"
-
-
-def test_core_never_imports_the_space():
-    code = ("import sys; import a3duck.generation, a3duck.compare, a3duck.models, a3duck.cli, "
-            "a3duck.evaluation.runner, a3duck.publish.card; "
-            "print([m for m in sys.modules if m.startswith('a3duck.space')])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert not (bare / TRAIN_CONFIG).exists()
+    assert adapter_folder.base_of(bare) == EMBEDDED_MODEL_ID
+    assert adapter_folder.template(bare) == "alpaca"

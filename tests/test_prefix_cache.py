@@ -10,10 +10,10 @@ import torch
 from adapter_factory import make_adapter
 
 lm_eval_hf = pytest.importorskip("lm_eval.models.huggingface")
-from lm_eval.api.instance import Instance
+from lm_eval.api.instance import Instance  # noqa: E402 - only where lm-eval is installed
 
-from a3duck.evaluation.fast_backend import A3DuckLM
-from a3duck.evaluation.prefix_cache import plan_prefixes, radix_tree
+from a3duck.evaluation.fast_backend import A3DuckLM  # noqa: E402
+from a3duck.evaluation.prefix_cache import plan_prefixes, radix_tree  # noqa: E402
 
 TOL = 1e-4
 MAX_LENGTH = 256

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from a3duck.files import (
     atomic_write,
     atomic_write_text,
@@ -22,6 +20,8 @@ from a3duck.files import (
     scrub_local_paths,
     shared_mode,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +70,7 @@ def test_folder_swap_replaces_and_shares_permissions(tmp_path):
     assert [p.name for p in target.iterdir()] == ["b.txt"]
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_killed_build_leftovers_are_swept(tmp_path):
     """A process killed mid-write (SIGKILL: no cleanup runs) leaves .adapter.tmp-PID-*; the next
     build of the same target removes it, but never one of a live process."""

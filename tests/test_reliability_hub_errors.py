@@ -90,15 +90,16 @@ def test_port_in_use_is_reported_before_loading(capsys):
 
 RESOLVE_SCRIPT = """
 import sys
-from a3duck import models
+from a3duck import adapter_folder, models
 for repo, revision in [(sys.argv[1], None), (sys.argv[1], "no-such-branch"), (sys.argv[2], None)]:
     try:
-        models.resolve_adapter(repo, revision)
+        adapter_folder.resolve(repo, revision)
     except models.ModelError as exc:
         print(exc)
 """
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_adapter_download_failures_say_what_to_do(hub, adapter, tmp_path):  # noqa: F811
     """A missing repo, a missing revision and a gated repo each get their own advice, through the
     CLI too, with no library arguments (``local_files_only``) in the text and never the token."""

@@ -1,5 +1,5 @@
 """Damaged adapter weights: every reader (compare, inspect, card, push, the Space, eval) goes
-through models.read_weights and says "adapter file X is corrupt or truncated (...)"; resume from
+through adapter_folder.read_weights: "adapter file X is corrupt or truncated (...)"; resume from
 a torn checkpoint falls back to the newest loadable one; the final adapter is written with the
 usual permissions and no hidden temporary folder."""
 
@@ -16,7 +16,7 @@ from adapter_factory import make_adapter
 from conftest import repeat_rows, write_jsonl
 from safetensors.torch import load_file
 
-from a3duck import models
+from a3duck import adapter_folder, models
 from a3duck.cli import main
 from a3duck.config import TrainConfig
 from a3duck.errors import ModelError
@@ -45,12 +45,12 @@ def good_adapter(tiny_llama_dir, tmp_path_factory):
 @pytest.fixture(params=sorted(DAMAGE))
 def damaged(request, good_adapter, tmp_path):
     adapter = shutil.copytree(good_adapter, tmp_path / "adapter")
-    DAMAGE[request.param](adapter / models.ADAPTER_WEIGHTS)
+    DAMAGE[request.param](adapter / adapter_folder.ADAPTER_WEIGHTS)
     return adapter
 
 
 def test_loading_a_damaged_adapter_names_the_file(damaged):
-    weights = damaged / models.ADAPTER_WEIGHTS
+    weights = damaged / adapter_folder.ADAPTER_WEIGHTS
     with pytest.raises(ModelError, match=f"adapter file {weights} {CORRUPT}"):
         models.load(adapter=str(damaged))
 
@@ -69,7 +69,7 @@ def test_space_reports_damaged_weights(tiny_llama_dir, good_adapter, tmp_path):
     from a3duck.space.runtime import Runtime, ServeConfig
 
     adapter = shutil.copytree(good_adapter, tmp_path / "adapter")
-    _truncate(adapter / models.ADAPTER_WEIGHTS)
+    _truncate(adapter / adapter_folder.ADAPTER_WEIGHTS)
     config = ServeConfig(base_model=str(tiny_llama_dir), adapter=str(adapter), device="cpu",
                          dtype="fp32")
     with pytest.raises(ModelError, match=CORRUPT):
@@ -92,15 +92,15 @@ def test_resume_from_a_torn_checkpoint_uses_the_previous_one(tiny_llama_dir, tmp
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in adapter.iterdir()}
     assert set(modes.values()) == {"0o644"}, modes  # safetensors writes 0600 by itself
     assert not [p for p in adapter.parent.iterdir() if p.name.startswith(".")]
-    uninterrupted = load_file(adapter / models.ADAPTER_WEIGHTS)
+    uninterrupted = load_file(adapter / adapter_folder.ADAPTER_WEIGHTS)
     checkpoints = tmp_path / "run" / "checkpoints"
-    _truncate(checkpoints / "checkpoint-4" / models.ADAPTER_WEIGHTS)  # torn while written
+    _truncate(checkpoints / "checkpoint-4" / adapter_folder.ADAPTER_WEIGHTS)  # torn while written
     assert _last_complete_checkpoint(checkpoints) == str(checkpoints / "checkpoint-2")
     assert "skipping checkpoint-4: damaged" in caplog.text
     with caplog.at_level(logging.INFO, logger="a3duck.train"):
         train(config, resume=True)  # steps 3-4 again, from checkpoint-2
     assert f"resuming from {checkpoints / 'checkpoint-2'}" in caplog.text
-    resumed = load_file(adapter / models.ADAPTER_WEIGHTS)
+    resumed = load_file(adapter / adapter_folder.ADAPTER_WEIGHTS)
     assert resumed.keys() == uninterrupted.keys()
     assert all(torch.allclose(resumed[k], uninterrupted[k], atol=1e-5) for k in resumed)
     assert json.loads((adapter / "train_metrics.json").read_text())["steps"] == 4
@@ -117,7 +117,7 @@ def test_checkpoint_problems_are_named(tmp_path):
     (folder / "trainer_state.json").write_text("{}")
     from safetensors.torch import save_file
 
-    save_file({"w": torch.ones(3)}, folder / models.ADAPTER_WEIGHTS)
+    save_file({"w": torch.ones(3)}, folder / adapter_folder.ADAPTER_WEIGHTS)
     assert set(CHECKPOINT_FILES) == {p.name for p in folder.iterdir()}
     assert _checkpoint_problem(folder) is None
     _truncate(folder / "optimizer.pt")

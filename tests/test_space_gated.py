@@ -55,6 +55,7 @@ def page_banner(staged, env) -> str:
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_gated_base_without_token_shows_what_to_set(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)
@@ -68,6 +69,7 @@ def test_gated_base_without_token_shows_what_to_set(hub, tiny_llama_dir, tmp_pat
     assert f"https://huggingface.co/{BASE_REPO}" in banner
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_missing_adapter_repo_shows_what_to_fix(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)

@@ -18,7 +18,8 @@ TINY_SETTINGS = {"max_new_tokens": 12, "temperature": 0, "top_p": 1.0, "top_k": 
 def make_adapter(base_dir: Path, out: Path, scale: float = 1.5) -> Path:
     """An IA3 adapter on ``base_dir`` whose vectors are scaled (so it changes the outputs)."""
     from a3duck import models
-    from a3duck.config import CONFIG_FILENAME, TrainConfig, save_config
+    from a3duck.adapter_folder import TRAIN_CONFIG
+    from a3duck.config import TrainConfig, save_config
 
     model, tokenizer = models.load(str(base_dir))
     peft_model = models.attach_ia3(model)
@@ -28,7 +29,7 @@ def make_adapter(base_dir: Path, out: Path, scale: float = 1.5) -> Path:
             param.data.mul_(scale + 0.5 * torch.rand_like(param))
     peft_model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    save_config(TrainConfig(base_model=str(base_dir)), out / CONFIG_FILENAME)
+    save_config(TrainConfig(base_model=str(base_dir)), out / TRAIN_CONFIG)
     return out
 
 

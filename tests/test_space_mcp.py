@@ -31,8 +31,7 @@ async def _list_and_score(url: str, item_text: str):
 @pytest.mark.slow
 def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from a3duck.space.scoring import item_json
-    from a3duck.space.scoring import score_item
+    from a3duck.space.scoring import item_json, score_item
     from a3duck.space.ui import build_demo
 
     rt = load_runtime(embedded_model_dir, None)
@@ -73,8 +72,9 @@ def test_tools_are_listed_and_the_scorer_answers(embedded_model_dir):
 def test_mcp_switch_flag_env_and_space_file(tmp_path, monkeypatch):
     import argparse
 
-    from a3duck.commands.serve import add_arguments, config_from_args
-    from a3duck.space.runtime import SPACE_CONFIG_FILE, ServeConfig
+    from a3duck.hub_defaults import SPACE_CONFIG_FILE
+    from a3duck.space.runtime import ServeConfig
+    from a3duck.space.serve import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -20,8 +20,8 @@ def _front_matter(path: Path) -> dict:
 def test_staged_front_matter_matches_the_app(tmp_path):
     import gradio
 
+    from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL
     from a3duck.publish.space_repo import SpaceSpec, stage_space
-    from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL
 
     staged, _ = stage_space(SpaceSpec("me/space"), str(tmp_path / "s"))
     meta = _front_matter(staged / "README.md")

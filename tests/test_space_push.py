@@ -104,6 +104,7 @@ def test_check_refuses_tokens_and_a_missing_app(tmp_path):
     assert TOKEN not in str(err.value)
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_round_trip_then_unchanged_push_makes_no_commit(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)
@@ -131,6 +132,7 @@ def test_round_trip_then_unchanged_push_makes_no_commit(hub, tiny_llama_dir, tmp
     assert sum(m == "POST" and p.endswith("/commit/main") for m, p in state.requests) == 1
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_missing_adapter_repo_is_refused_before_upload(hub, tiny_llama_dir, tmp_path):
     server, state = hub
     state.add_folder(BASE_REPO, tiny_llama_dir)

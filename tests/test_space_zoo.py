@@ -143,7 +143,7 @@ def test_gradio_clients_choose_their_adapter(zoo):
 def test_repeated_flag_and_env_list(monkeypatch):
     import argparse
 
-    from a3duck.commands.serve import add_arguments, config_from_args
+    from a3duck.space.serve import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -35,7 +35,7 @@ def test_stream_row_errors_stop_or_are_counted(tiny_llama_dir, tmp_path):
     rows = repeat_rows(12)
     rows[5] = {"instruction": "", "output": "x"}
     data = write_jsonl(tmp_path / "d.jsonl", rows)
-    with pytest.raises(DataError, match="invalid row 6: instruction is missing or empty"):
+    with pytest.raises(DataError, match="row 6: instruction is missing or empty"):
         train(stream_config(tiny_llama_dir, data, tmp_path / "a"))
     adapter = train(stream_config(tiny_llama_dir, data, tmp_path / "b", skip_bad_rows=True,
                                   max_steps=1))

@@ -135,6 +135,7 @@ def cli_args(tiny_llama_dir, data_file, out):
             "--micro-batch-size", "1", "--learning-rate", "0.05", "--device", "cpu"]
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_resume_after_sigkill_equals_uninterrupted_run(tiny_llama_dir, data_file, tmp_path):
     full = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "full"))
     part = run_cli(cli_args(tiny_llama_dir, data_file, tmp_path / "part"))

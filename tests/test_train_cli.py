@@ -14,8 +14,9 @@ import yaml
 from conftest import repeat_rows, write_jsonl
 
 from a3duck import models
+from a3duck.adapter_folder import TRAIN_CONFIG
 from a3duck.cli import main
-from a3duck.config import CONFIG_FILENAME, ConfigError, TrainConfig, from_dict, load_config, resolve
+from a3duck.config import ConfigError, TrainConfig, from_dict, load_config, resolve
 from a3duck.config_checks import coerce
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,7 @@ def test_vicuna_and_fast_one_message_naming_both(tmp_path, capsys):
     assert "learning_rate: expected a number, got 'fast'" in err
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_vicuna_and_fast_from_a_shell(tmp_path):
     bad = recipe(tmp_path, "prompt_template: vicuna\nlearning_rate: fast\n")
     proc = subprocess.run([sys.executable, "-m", "a3duck", "train", "--recipe", bad,
@@ -172,7 +174,7 @@ def checkpoints_made_with(tmp_path, **settings) -> Path:
     made = TrainConfig(**{"base_model": str(tmp_path / "no-such-model"), "device": "cpu",
                           "output_dir": str(tmp_path / "run"),
                           "data": str(tmp_path / "no-such-data.jsonl"), **settings})
-    (checkpoints / CONFIG_FILENAME).write_text(yaml.safe_dump(made.to_dict()))
+    (checkpoints / TRAIN_CONFIG).write_text(yaml.safe_dump(made.to_dict()))
     return checkpoints
 
 
@@ -199,6 +201,7 @@ def test_resume_with_another_length_says_what_it_does_or_refuses(tmp_path, capsy
     assert "new run length (max_steps 20 -> 40): continuing from step 4" in caplog.text
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_quiet_by_default_a3duck_lines_only(tiny_llama_dir, tmp_path):
     """A real (tiny) run: a3duck's own step lines and result, none of the libraries' warnings."""
     data = write_jsonl(tmp_path / "rows.jsonl", repeat_rows(8))

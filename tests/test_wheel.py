@@ -67,6 +67,7 @@ def test_wheel_carries_templates_and_examples(wheel):
     assert b"a3duck = a3duck.cli:main" in entry
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_installed_wheel_works_from_another_folder(wheel, tiny_llama_dir, tmp_path):
     """Installed with --no-deps into a fresh venv; the dependencies come from this interpreter's
     site-packages through a plain path line (so its editable a3duck, if any, is not seen)."""

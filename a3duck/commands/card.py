@@ -1,19 +1,20 @@
-"""`a3duck card`: render the model card (README.md) of an adapter folder."""
+"""`a3duck card`: render the model card (the README) of an adapter folder."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from a3duck.adapter_folder import CARD, EVAL_RESULTS
 from a3duck.publish import DEFAULT_REPO_ID
 from a3duck.publish.card import LANGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", "--adapter-dir", dest="adapter", required=True,
-                        help="adapter folder (from `a3duck train`); README.md is written into it")
+                        help=f"adapter folder (from `a3duck train`); {CARD} is written into it")
     parser.add_argument("--eval-results", default=None,
-                        help="eval_results.json from `a3duck eval` (default: one in the adapter "
+                        help=f"{EVAL_RESULTS} from `a3duck eval` (default: one in the adapter "
                              "folder or its parent); missing means 'not evaluated'")
     parser.add_argument("--contamination", default=None,
                         help="JSON report from `a3duck check-contamination` to include")
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"Hub repo the card describes (default {DEFAULT_REPO_ID})")
     parser.add_argument("--lang", choices=LANGS, default="en", help="card language (en or ko)")
     parser.add_argument("--output", default=None,
-                        help="write the card here instead of ADAPTER/README.md")
+                        help=f"write the card here instead of ADAPTER/{CARD}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from a3duck.adapter_folder import EVAL_RESULTS
 from a3duck.evaluation.benchmarks import LAYOUT
 from a3duck.evaluation.leaderboard import TASK_ORDER
 from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS
@@ -32,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="folder with the original benchmark files "
                         f"({LAYOUT}; see docs/evaluation.md); "
                         "without it lm-eval downloads the Hub datasets")
-    parser.add_argument("--output", type=Path, help="where to write eval_results.json (default: "
-                        "beside a local adapter folder, else ./eval_results.json)")
+    parser.add_argument("--output", type=Path, help=f"where to write {EVAL_RESULTS} (default: "
+                        f"beside a local adapter folder, else ./{EVAL_RESULTS})")
     parser.add_argument("--backend", default="a3duck", choices=BACKENDS,
                         help="lm-eval model backend: a3duck (shared-context multiple-choice "
                         "scoring, same numbers) or lm-eval's hf; when a3duck cannot be used, "
@@ -63,7 +64,7 @@ def _batch_size(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from a3duck.evaluation.cli import evaluate_to_file
+    from a3duck.evaluation.suite import evaluate_to_file
 
     evaluate_to_file(base_model=args.base_model, adapters=args.adapter, tasks=args.tasks,
                      limit=args.limit, batch_size=args.batch_size, device=args.device,

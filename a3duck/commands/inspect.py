@@ -13,11 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from a3duck.inspect import format_summary, inspect_adapter
-    from a3duck.models import resolve_adapter
+    from a3duck import adapter_folder
+    from a3duck.inspection import format_summary, inspect_adapter
 
-    adapter = resolve_adapter(args.adapter)
-    out = Path(args.output_dir) if args.output_dir else adapter / "plots"
+    adapter = adapter_folder.resolve(args.adapter)
+    out = Path(args.output_dir) if args.output_dir else adapter / adapter_folder.PLOTS
     summary = inspect_adapter(adapter, out)
     print(format_summary(summary))
     print(f"\nwrote {', '.join(summary['plots'])} to {out}")

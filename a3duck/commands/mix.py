@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from a3duck.mix import mix_adapters
+    from a3duck.publish.card import write_local_card
 
-    print(mix_adapters(args.adapter, args.output_dir, mode=args.mode))
+    print(mix_adapters(args.adapter, args.output_dir, mode=args.mode,
+                       write_card=write_local_card))
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL
+from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

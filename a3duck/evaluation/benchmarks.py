@@ -188,12 +188,13 @@ class Split:
 
 
 def arc_split(root: Path) -> Split | None:
-    """ARC-Challenge: Test (else Dev) evaluated, 25 shots from Train; None when absent."""
+    """ARC-Challenge: Test (else Dev) evaluated, the shots from Train; None when absent."""
     train, evals = _arc_files(root)
     if not evals:
         return None
     if not train.is_file():
-        raise BenchmarkDataError(f"{train} is missing: ARC's 25 few-shot examples come from it")
+        shots = LEADERBOARD_TASKS["arc_challenge"].num_fewshot
+        raise BenchmarkDataError(f"{train} is missing: ARC's {shots} few-shot examples come from it")
     evalf = evals[0]
     split = "test" if evalf.name.endswith("Test.jsonl") else "validation"
     notes = [] if split == "test" else [
@@ -232,7 +233,7 @@ def _arc(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     name = split.split
     task = LocalTask("arc_challenge", {
         "train": write_rows(work / "arc_train.jsonl",
-                            _need_rows(split.pool_file, split.pool, 25, "25-shot ARC")),
+                            _need_shots("arc_challenge", split.pool_file, split.pool)),
         name: write_rows(work / f"arc_{name}.jsonl", split.docs),
     }, splits={"training_split": "train",
                "validation_split": "validation" if name == "validation" else None,
@@ -248,7 +249,7 @@ def _hellaswag(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     prep.notes += split.notes
     task = LocalTask("hellaswag", {
         "train": write_rows(work / "hellaswag_train.jsonl",
-                            _need_rows(split.pool_file, split.pool, 10, "10-shot HellaSwag")),
+                            _need_shots("hellaswag", split.pool_file, split.pool)),
         "validation": write_rows(work / "hellaswag_validation.jsonl", split.docs),
     }, splits={"training_split": "train", "validation_split": "validation"},
         n_eval=len(split.docs))
@@ -267,6 +268,12 @@ def _truthfulqa(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
                       splits={"validation_split": "validation"}, n_eval=len(rows))]
 
 
+def _need_shots(task: str, path: Path, pool: list[dict]) -> list[dict]:
+    """The few-shot pool, with at least the task's shots (its declaration says how many)."""
+    spec = LEADERBOARD_TASKS[task]
+    return _need_rows(path, pool, spec.num_fewshot, f"{spec.num_fewshot}-shot {spec.title}")
+
+
 def _mmlu_subject(root: Path, work: Path, subject: str) -> LocalTask | None:
     dev = root / "mmlu" / "dev" / f"{subject}_dev.csv"
     test, val = (root / "mmlu" / s / f"{subject}_{s}.csv" for s in ("test", "val"))
@@ -275,12 +282,13 @@ def _mmlu_subject(root: Path, work: Path, subject: str) -> LocalTask | None:
         return None
     if not dev.is_file() or not evalf.is_file():
         raise BenchmarkDataError(
-            f"MMLU subject {subject!r} is partial: needs {dev} (5 shots) and {test} or {val}")
+            f"MMLU subject {subject!r} is partial: needs {dev} "
+            f"({LEADERBOARD_TASKS['mmlu'].num_fewshot} shots) and {test} or {val}")
     split = "test" if evalf is test else "validation"
     rows = _need_rows(evalf, read_mmlu(evalf, subject), 1, "MMLU")
     return LocalTask("mmlu", {
         "dev": write_rows(work / f"mmlu_{subject}_dev.jsonl",
-                          _need_rows(dev, read_mmlu(dev, subject), 5, "5-shot MMLU")),
+                          _need_shots("mmlu", dev, read_mmlu(dev, subject))),
         split: write_rows(work / f"mmlu_{subject}_{split}.jsonl", rows),
     }, subject=subject, splits={"test_split": "test" if split == "test" else None,
                                 "validation_split": "validation" if split != "test" else None},

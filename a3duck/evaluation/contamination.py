@@ -6,7 +6,8 @@ similarity >= 0.8). a3duck does the same job without an embedding model:
 * text is normalised (Unicode NFKC, lower case, every run of non-alphanumerics -> one space);
 * a benchmark item is its question, plus its answer options for MMLU and ARC (the item as the
   model sees it); when an MMLU/ARC question alone has >= 10 words it is also checked on its own;
-* a training row is its prompt side: instruction + input (or ``prompt``), never the answer;
+* a training row is its prompt side as data.py parses it (``Example.question``: instruction +
+  input, ``prompt``, or the user turns of a conversation), never the answer;
 * **exact duplicate**: the normalised item equals the normalised training prompt, or (items of
   >= 6 words) appears in it verbatim;
 * **near duplicate**: at least ``threshold`` (default 0.8) of the item's character 5-gram
@@ -40,6 +41,7 @@ from a3duck.errors import A3DuckError
 from a3duck.evaluation.benchmarks import LAYOUT, question_docs
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 from a3duck.files import atomic_write_text
+from a3duck.prompts import ALPACA_NAME
 
 DEFAULT_THRESHOLD = 0.8
 SHINGLE = 5           # characters per shingle
@@ -112,19 +114,15 @@ def load_benchmarks(data_dir: Path) -> dict[str, tuple[list[Item], list[str]]]:
 
 def load_training(spec: str) -> tuple[list, list[str | None]]:
     """(raw rows, normalised prompt text per row; None for invalid rows)."""
-    rows = data.load_rows(spec)
-    if not rows:
+    numbered = data.load_numbered(spec)
+    if not numbered:
         raise ContaminationError(f"{spec}: the dataset is empty")
+    rows = [row for _, row in numbered]
     schema = data.detect_schema(rows, spec)
     texts: list[str | None] = []
-    for number, row in enumerate(rows, 1):
-        valid = not isinstance(data.to_example(row, number, schema, "alpaca"), str)
-        if not valid:
-            texts.append(None)
-        elif schema == "prompt_completion":
-            texts.append(normalise_text(row["prompt"]))
-        else:
-            texts.append(normalise_text(f"{row['instruction']} {row.get('input') or ''}"))
+    for number, row in numbered:  # the parsed rows of every schema data.py accepts
+        example = data.to_example(row, number, schema, ALPACA_NAME)
+        texts.append(None if isinstance(example, str) else normalise_text(example.question))
     return rows, texts
 
 

@@ -47,7 +47,7 @@ from lm_eval.models.utils_hf import get_dtype
 from tqdm import tqdm
 from transformers import DynamicCache
 
-from a3duck import models
+from a3duck import adapter_folder, models
 from a3duck.embedded import EMBEDDED_MODEL_ID
 from a3duck.evaluation.prefix_cache import DEFAULT_PREFIX_CACHE_TOKENS, Prefix, plan_prefixes
 
@@ -319,6 +319,6 @@ def _with_adapter(model, adapter: str, revision: str | None):
     """Attach an adapter to an already loaded base model, after checking that it fits."""
     from peft import PeftModel
 
-    adapter_dir = models.resolve_adapter(adapter, revision)
+    adapter_dir = adapter_folder.resolve(adapter, revision)
     models.check_adapter_matches(model, adapter_dir, model.config.name_or_path)
     return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False).eval()

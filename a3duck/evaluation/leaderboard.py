@@ -58,7 +58,7 @@ class TaskSpec:
     text, answer options or None) for the contamination check.
     """
 
-    name: str  # the a3duck / eval_results.json name
+    name: str  # the name in a3duck and in `a3duck eval`'s results file
     title: str  # short table header ("ARC")
     long_title: str  # card and Space ("ARC-Challenge")
     lm_eval_task: str  # lm-eval task; for mmlu the subject tasks are ``mmlu_<subject>``
@@ -73,6 +73,13 @@ class TaskSpec:
     placeholder: dict = field(hash=False, compare=False)
     gold: Callable[[dict], list[int]] = field(hash=False, compare=False)
     question: Callable[[dict], tuple[str, list[str] | None]] = field(hash=False, compare=False)
+    header_note: str = ""  # added to the card's column header after the shots ("mc2")
+
+    @property
+    def card_header(self) -> str:
+        """The card's column header, e.g. ``ARC (25-shot)``: title and shots, never retyped."""
+        note = f", {self.header_note}" if self.header_note else ""
+        return f"{self.title} ({self.num_fewshot}-shot{note})"
 
 
 LEADERBOARD_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
@@ -107,7 +114,7 @@ LEADERBOARD_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
         ("question", "mc2_targets"),
         {"question": "Is the sky blue?", "mc1_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]},
          "mc2_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]}},
-        _truthfulqa_gold, lambda d: (d["question"], None)),
+        _truthfulqa_gold, lambda d: (d["question"], None), header_note="mc2"),
 )}
 TASK_ORDER = tuple(LEADERBOARD_TASKS)  # leaderboard column order = the order of the table
 

@@ -1,6 +1,6 @@
 """How each result row was obtained: harness version, backend, dtype, batch size, limit, data.
 
-Every row of eval_results.json carries a ``provenance`` object::
+Every row of `a3duck eval`'s results file carries a ``provenance`` object::
 
     {lm_eval_version, backend, dtype, batch_size, limit, partial, n_docs, data, date}
 

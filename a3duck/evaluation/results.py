@@ -1,4 +1,4 @@
-"""eval_results.json rows from lm-eval outputs, the MMLU subject means, and the printed table.
+"""`a3duck eval`'s results rows from lm-eval outputs, the MMLU subject means, and the printed table.
 
 Row schema (values are fractions in [0, 1]):
 ``{model: "base"|"adapter", task, metric, value, stderr, num_fewshot, n_docs, limited}`` with
@@ -73,7 +73,7 @@ def rows_for_model(model: str, out: dict, task_names: dict[str, list[str]],
 
 
 def build_document(base_model: str, adapter: str | None, rows: list[dict], **extra) -> dict:
-    """The eval_results.json document (top-level keys of the issue, then ``extra``)."""
+    """The results document of `a3duck eval` (top-level keys of the issue, then ``extra``)."""
     import lm_eval
 
     import a3duck

@@ -174,9 +174,9 @@ def token_counts(lm, names: dict[str, list[str]]) -> dict[str, dict]:
 def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], dict]:
     """Evaluate the base and then each adapter on the planned tasks, loading the base once.
     Returns (rows, details)."""
-    from a3duck import models
+    from a3duck import adapter_folder, models
 
-    adapter_dirs = [models.resolve_adapter(a) for a in spec.adapters]
+    adapter_dirs = [adapter_folder.resolve(a) for a in spec.adapters]
     cls = lm_class(spec.backend)
     dtype = models.pick_dtype(spec.dtype, spec.device)
     model, path = models.load_base(spec.base_model, dtype=dtype, device=spec.device)

@@ -1,8 +1,9 @@
 """Publishing: the model card (card, artifacts) and the Hub upload (hub)."""
 
 from a3duck.errors import A3DuckError
+from a3duck.hub_defaults import DEFAULT_REPO_ID  # re-exported: its home is a3duck.hub_defaults
 
-DEFAULT_REPO_ID = "DopeorNope/A3_duck"  # the published A3Duck adapter: card, upload and Space
+__all__ = ["DEFAULT_REPO_ID", "CardError"]
 
 
 class CardError(A3DuckError):

@@ -9,9 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from a3duck.models import adapter_tensors
+from a3duck import adapter_folder
 from a3duck.publish import CardError
 
 log = logging.getLogger(__name__)
@@ -28,10 +26,6 @@ HYPERPARAMETERS = (  # (config field, shown name) in the order of the published 
 )
 
 
-def read_yaml(path: Path) -> dict | None:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -41,7 +35,7 @@ def read_json(path: Path) -> Any:
 
 def parameter_counts(adapter_dir: Path, base: str) -> dict[str, Any] | None:
     """Trainable count from the adapter file; base total from the base config (meta device)."""
-    trainable = sum(t.numel() for t in adapter_tensors(adapter_dir).values())
+    trainable = sum(t.numel() for t in adapter_folder.tensors(adapter_dir).values())
     total = base_parameter_count(base)
     out = {"trainable": f"{trainable:,}", "total": None, "percent": None}
     if total:
@@ -82,10 +76,9 @@ def _fmt(value) -> str:
 
 
 def train_metrics(adapter_dir: Path) -> dict[str, str] | None:
-    path = adapter_dir / "train_metrics.json"
-    if not path.is_file():
+    m = adapter_folder.train_metrics(adapter_dir)
+    if m is None:
         return None
-    m = read_json(path)
     shown = {
         "optimizer steps": m.get("steps"), "training tokens": m.get("train_tokens"),
         "tokens / second": m.get("train_tokens_per_second"),
@@ -96,8 +89,7 @@ def train_metrics(adapter_dir: Path) -> dict[str, str] | None:
 
 
 def data_report(adapter_dir: Path) -> dict[str, str] | None:
-    path = adapter_dir / "data_report.json"
-    if not path.is_file():
+    report = adapter_folder.data_report(adapter_dir)
+    if report is None:
         return None
-    report = read_json(path)
     return {k: str(v) for k, v in report.items() if isinstance(v, (int, float, str, bool))}

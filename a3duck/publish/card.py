@@ -1,8 +1,8 @@
 """`a3duck card`: render the model card (README.md) of an adapter folder.
 
-The card is rendered from the artifacts only — ``adapter_config.json``, the adapter weights,
-``a3duck_config.yaml``, ``train_metrics.json``, ``data_report.json``, an ``eval_results.json`` and
-a contamination report when given — through ``huggingface_hub.ModelCard.from_template`` with the
+The card is rendered from the adapter folder's artifacts only (:mod:`a3duck.adapter_folder`:
+PEFT's config and weights, the training config, metrics and data report, the eval results) and
+a contamination report when given, through ``huggingface_hub.ModelCard.from_template`` with the
 Jinja templates in ``model_card/``. Nothing is invented: an absent eval file renders as "not
 evaluated", ``--limit`` rows are marked partial and kept out of the ``model-index`` metadata.
 """
@@ -16,18 +16,17 @@ from typing import Any
 
 import yaml
 
-from a3duck import __version__
-from a3duck.config import CONFIG_FILENAME, MIX_KEY
+from a3duck import __version__, adapter_folder
+from a3duck.config import MIX_KEY
 from a3duck.errors import A3DuckError
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 from a3duck.files import is_hub_id, public_name
-from a3duck.models import ADAPTER_CONFIG, read_adapter_config
 from a3duck.publish import DEFAULT_REPO_ID, CardError
 from a3duck.publish.artifacts import (
     data_report,
     hyperparameters,
     parameter_counts,
     read_json,
-    read_yaml,
     train_metrics,
 )
 from a3duck.publish.card_results import (
@@ -73,13 +72,17 @@ def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
     return ModelCard(re.sub(r"\n{3,}", "\n\n", str(card)))  # template blocks leave blank runs
 
 
+def write_local_card(folder: Path, name: str) -> None:
+    """The card of a local adapter not (yet) on the Hub, e.g. a mix (it says it is a mix)."""
+    render_card(folder, repo_id=f"local/{name}").save(str(Path(folder) / adapter_folder.CARD))
+
+
 def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -> dict[str, Any]:
     """Every fact the templates show, pre-formatted; None where a fact is unavailable."""
-    if not (adapter_dir / ADAPTER_CONFIG).is_file():
-        raise CardError(f"{adapter_dir} is not an adapter folder: {ADAPTER_CONFIG} is missing")
-    adapter_cfg = read_adapter_config(adapter_dir)
-    base = adapter_cfg.get("base_model_name_or_path") or ""
-    config = read_yaml(adapter_dir / CONFIG_FILENAME)
+    adapter_folder.require(adapter_dir, CardError)
+    adapter_cfg = adapter_folder.read_config(adapter_dir)
+    base = adapter_folder.recorded_base(adapter_dir) or ""
+    config = adapter_folder.train_record(adapter_dir)
     eval_raw = load_eval_results(eval_results, adapter_dir, base)
     sources = _data_sources(config)
     return {
@@ -95,8 +98,10 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
         "mix": (config or {}).get(MIX_KEY),
+        "task_headers": [spec.card_header for spec in LEADERBOARD_TASKS.values()],
         "references": reference_rows(), "plots": sorted(
-            p.relative_to(adapter_dir).as_posix() for p in adapter_dir.glob("plots/*.png")),
+            p.relative_to(adapter_dir).as_posix()
+            for p in adapter_dir.glob(f"{adapter_folder.PLOTS}/*.png")),
     }
 
 

@@ -1,4 +1,4 @@
-"""The card's evaluation part: this adapter's rows of eval_results.json, the table, how the
+"""The card's evaluation part: this adapter's rows of `a3duck eval`'s results, the table, how the
 numbers were obtained (provenance, shown under the table), the model-index entries and the Hub's
 ``.eval_results`` entries."""
 
@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from a3duck import adapter_folder
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, task_named
 from a3duck.evaluation.leaderboard import TASK_ORDER as LEADERBOARD_ORDER
 from a3duck.files import scrub_local_paths
@@ -19,13 +20,11 @@ log = logging.getLogger(__name__)
 TASK_ORDER = (*LEADERBOARD_ORDER, "average")  # card rows: the tasks, then their mean
 _TASKS_WORD = ("one", "two", "three", "four", "five", "six", "seven", "eight")[
     len(LEADERBOARD_ORDER) - 1]  # "mean of the four"
-EVAL_RESULTS_FILE = "a3duck.yaml"  # in huggingface_hub's EVAL_RESULTS_FOLDER (.eval_results)
 
 
 def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
     """The eval results for this adapter, or None ('not evaluated')."""
-    candidates = [Path(path)] if path else [adapter_dir / "eval_results.json",
-                                            adapter_dir.parent / "eval_results.json"]
+    candidates = [Path(path)] if path else adapter_folder.eval_results_candidates(adapter_dir)
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
         if path:
@@ -134,7 +133,7 @@ def _source(data: dict) -> str:
         return f"Hub dataset {name}, revision {data.get('revision') or 'not pinned (main)'}"
     files = data.get("files") or {}
     if len(files) > 3:
-        return f"{len(files)} local files (sha256 of each in eval_results.json)"
+        return f"{len(files)} local files (sha256 of each in {adapter_folder.EVAL_RESULTS})"
     return "local files " + ", ".join(f"{_scrub(n)} (sha256 {h[:12]}…)" for n, h in files.items())
 
 
@@ -199,17 +198,17 @@ def hub_eval_entries(data: dict | None) -> list:
 
 
 def write_hub_eval_results(folder: Path, data: dict | None) -> Path | None:
-    """Write ``.eval_results/a3duck.yaml`` into ``folder`` when there is anything to publish."""
+    """Write the Hub's eval-results entries (``adapter_folder.HUB_EVAL_DIR``/``HUB_EVAL_ENTRIES``)
+    into ``folder`` when there is anything to publish."""
     import yaml
     from huggingface_hub import eval_result_entries_to_yaml
-    from huggingface_hub.constants import EVAL_RESULTS_FOLDER
 
     from a3duck.files import atomic_write_text
 
     entries = hub_eval_entries(data)
     if not entries:
         return None
-    path = Path(folder) / EVAL_RESULTS_FOLDER / EVAL_RESULTS_FILE
+    path = Path(folder) / adapter_folder.HUB_EVAL_DIR / adapter_folder.HUB_EVAL_ENTRIES
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, yaml.safe_dump(eval_result_entries_to_yaml(entries),
                                            sort_keys=False))

@@ -27,8 +27,8 @@ from pathlib import Path
 import yaml
 
 from a3duck.files import atomic_write_text, is_hub_id
+from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL, SPACE_CONFIG_FILE
 from a3duck.publish.hub import HubError, check_text_files
-from a3duck.space.runtime import SPACE_ADAPTER, SPACE_BASE_MODEL, SPACE_CONFIG_FILE
 
 ZERO_GPU = "zero-a10g"  # huggingface_hub.SpaceHardware.ZERO_A10G: ZeroGPU (H200 slices today)
 # Python of the Space image: ZeroGPU documents 3.10.13 (hub-docs spaces-zerogpu.md); a3duck is
@@ -39,7 +39,7 @@ VENDORED = "a3duck"
 VENDOR_PATTERNS = ("*.py", "*.json", "*.yaml", "*.jinja", "py.typed")
 # Needed by the Space beyond a3duck's declared dependencies: ZeroGPU's decorator, Gradio's MCP
 # server (its extra caps pydantic at 2.12.5: pinned here to the version it resolved to), and
-# protobuf, which converts Llama-2's SentencePiece tokenizer.model to a fast tokenizer.
+# protobuf, which converts Llama-2's SentencePiece model file to a fast tokenizer.
 SPACE_REQUIREMENTS = ("spaces", "mcp", "pydantic", "protobuf")
 EXTRAS = {"gradio": "gradio[mcp]"}
 

@@ -63,7 +63,8 @@ def _check(role: str, repo: str | None) -> str | None:
 def access_problem(base_model: str | None, adapter: str | None,
                    revision: str | None = None) -> str | None:
     """What stops the Space from reading its base model or adapter, or None."""
-    from a3duck.models import hub_offline, read_adapter_config, resolve_adapter
+    from a3duck import adapter_folder
+    from a3duck.hub_access import hub_offline
 
     if hub_offline():
         return None
@@ -71,8 +72,8 @@ def access_problem(base_model: str | None, adapter: str | None,
     if problem or base_model:
         return problem or _check("base model", base_model)
     if adapter:  # no base given: the adapter's recorded base is the one that will load
-        recorded = read_adapter_config(resolve_adapter(adapter, revision))
-        return _check("base model", recorded.get("base_model_name_or_path"))
+        recorded = adapter_folder.recorded_base(adapter_folder.resolve(adapter, revision))
+        return _check("base model", recorded)
     return None
 
 

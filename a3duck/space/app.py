@@ -13,7 +13,7 @@ try:  # ZeroGPU: `spaces` must be imported before anything initialises CUDA
 except ImportError:  # not installed: ordinary hardware
     pass
 
-from a3duck.commands.serve import main
+from a3duck.space.serve import main
 
 if __name__ == "__main__":
     raise SystemExit(main(space_dir=Path(__file__).parent))

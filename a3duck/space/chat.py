@@ -1,9 +1,9 @@
 """The Space's chat input: checks of what a visitor sends, and the prompt built from it.
 
 A request goes: ``check_message`` (reject what cannot be a prompt) -> ``build_chat_prompt``
-(the adapter's template: alpaca or the tokenizer's chat template, oldest turns dropped / the message trimmed to fit the
-context window) -> :func:`a3duck.generation.stream_generate`. Nothing here knows about Gradio;
-errors are :class:`a3duck.errors.InputError`.
+(the adapter's template: alpaca or the tokenizer's chat template; oldest turns dropped, or the
+message trimmed, to fit the context window) -> :func:`a3duck.generation.stream_generate`.
+Nothing here knows about Gradio; errors are :class:`a3duck.errors.InputError`.
 """
 
 from __future__ import annotations

@@ -124,8 +124,8 @@ def chat_handler(rt: Runtime):
         template = rt.template_for(name)
         prompt, note = _chat_prompt(rt, template, check_message(message), history, settings)
         mode = f"`{name}`" + (" (merged)" if rt.info.merged else "")
-        for answer, stats in _generate(rt, prompt.input_ids, settings, name,
-                                       template.stop_markers):
+        for answer, stats in _generate(  # noqa: B007 - the last stats are shown below
+                rt, prompt.input_ids, settings, name, template.stop_markers):
             yield answer, f"{note}{mode} · generating…"
         yield answer, f"{note}{mode} · {speed_line(stats)}"
 

@@ -19,15 +19,11 @@ from pathlib import Path
 
 from a3duck.errors import A3DuckError
 from a3duck.files import public_name
+from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL
 from a3duck.multi_adapter import BASE
-from a3duck.publish import DEFAULT_REPO_ID
 
 log = logging.getLogger(__name__)
 
-SPACE_BASE_MODEL = "meta-llama/Llama-2-13b-hf"
-SPACE_ADAPTER = DEFAULT_REPO_ID  # the published adapter
-# Written next to app.py by `a3duck space push`: which base and adapters the Space serves.
-SPACE_CONFIG_FILE = "a3duck_space.yaml"
 
 
 def on_gpu_space() -> bool:
@@ -98,10 +94,11 @@ def read_space_config(path: Path) -> dict:
 
 @dataclass
 class ModelInfo:
-    """What the About panel shows."""
+    """What the About panel shows of the base and of the default adapter (the first served, or
+    the merged one); every served adapter's own facts are :attr:`Runtime.adapters`."""
 
     base_model: str
-    adapter: str | None
+    adapter: str | None  # the default adapter's source (None: the base alone)
     revision: str | None
     template: str
     trainable_params: int
@@ -111,39 +108,13 @@ class ModelInfo:
     context_window: int
     merged: bool
     adapter_local: bool = False
-    ia3_plot: str | None = None  # PNG heatmap of the learned IA3 vectors (a3duck inspect)
+    ia3_plot: str | None = None  # the default adapter's IA3 heatmap PNG (a3duck inspect)
 
     @property
     def card_url(self) -> str | None:
         if self.adapter and not self.adapter_local:
             return f"https://huggingface.co/{self.adapter}"
         return None
-
-
-def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
-    """The adapter's IA3 heatmap: the one shipped in its plots/ folder, else drawn now into a
-    temporary folder (reads only the small adapter file). None without an adapter."""
-    if not adapter:
-        return None
-    import atexit
-    import shutil
-    import tempfile
-
-    from a3duck.inspect import inspect_adapter
-    from a3duck.models import resolve_adapter
-
-    folder = resolve_adapter(adapter, revision)
-    shipped = folder / "plots" / "ia3_heatmap.png"
-    if shipped.is_file():
-        return str(shipped)
-    try:
-        out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
-        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
-        inspect_adapter(folder, out)
-    except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
-        log.warning("could not draw the IA3 plot: %s", exc)
-        return None
-    return str(out / "ia3_heatmap.png")
 
 
 class Runtime:
@@ -239,7 +210,7 @@ class Runtime:
     @classmethod
     def load(cls, config: ServeConfig) -> Runtime:
         """Load the base once with every adapter; raises ModelError / A3DuckError."""
-        from a3duck import models
+        from a3duck import adapter_folder
         from a3duck.generation import stop_criterion
         from a3duck.prompts import get_template
         from a3duck.space.zoo import load_zoo
@@ -247,7 +218,7 @@ class Runtime:
         dtype, device = _dtype_and_device(config)
         multi, tokenizer, adapters = load_zoo(config, dtype, device)
         template = get_template(adapters[0].template if adapters
-                                else models.adapter_template(None), tokenizer)
+                                else adapter_folder.template(None), tokenizer)
         trainable = adapters[0].params if adapters else 0
         info = ModelInfo(
             base_model=public_name(getattr(multi.model.config, "name_or_path", None)

@@ -3,7 +3,7 @@
 Layout only: what the buttons do is in :mod:`a3duck.space.handlers`. ``build_demo(runtime)``
 returns the Blocks; ``launch(config)`` loads the model once and serves it behind a bounded
 queue. ``app.py`` at the repository root is the Space's entry point; its flags (and those of
-`a3duck serve`) are in :mod:`a3duck.commands.serve`.
+`a3duck serve`) are in :mod:`a3duck.space.serve`.
 """
 
 from __future__ import annotations

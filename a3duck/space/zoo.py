@@ -10,12 +10,15 @@ names; nothing a visitor sends can make the Space load anything.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from a3duck.errors import ConfigError
 from a3duck.multi_adapter import BASE
+
+log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,95}$")
 
@@ -54,6 +57,9 @@ def default_name(source: str) -> str:
     return folder.parent.name if folder.name == "adapter" and folder.parent.name else folder.name
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class AdapterInfo:
     """One served adapter, as the About tab shows it."""
@@ -74,25 +80,46 @@ class AdapterInfo:
 
 def adapter_info(name: str, source: str, folder: Path, revision: str | None) -> AdapterInfo:
     """Facts of an adapter read from its folder (small files only; no model weights)."""
-    from a3duck.config import CONFIG_FILENAME, MIX_KEY
+    from a3duck import adapter_folder
+    from a3duck.config import MIX_KEY
     from a3duck.files import public_name
-    from a3duck.models import adapter_template
-    from a3duck.multi_adapter import read_vectors
-    from a3duck.space.runtime import ia3_plot
 
     local = Path(source).expanduser().is_dir()
-    mix = None
-    if (folder / CONFIG_FILENAME).is_file():
-        import yaml
-
-        raw = yaml.safe_load((folder / CONFIG_FILENAME).read_text(encoding="utf-8")) or {}
-        mix = [public_name(str(s.get("adapter")))
-               for s in (raw.get(MIX_KEY) or {}).get("sources", [])]
+    raw = adapter_folder.train_record(folder) or {}
+    mix = [public_name(str(s.get("adapter")))
+           for s in (raw.get(MIX_KEY) or {}).get("sources", [])]
     return AdapterInfo(
         name=name, source=public_name(source) if local else source, revision=revision,
-        local=local, params=sum(v.numel() for v in read_vectors(folder).values()),
-        template=adapter_template(str(folder)),
+        local=local, params=sum(v.numel() for v in adapter_folder.ia3_vectors(folder).values()),
+        template=adapter_folder.template(folder),
         ia3_plot=ia3_plot(str(folder)), mixed_from=mix or None)
+
+
+def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
+    """The adapter's IA3 heatmap: the one shipped in its plots/ folder, else drawn now into a
+    temporary folder (reads only the small adapter file). None without an adapter."""
+    if not adapter:
+        return None
+    import atexit
+    import shutil
+    import tempfile
+
+    from a3duck import adapter_folder
+    from a3duck.inspection import inspect_adapter
+
+    folder = adapter_folder.resolve(adapter, revision)
+    shipped = adapter_folder.shipped_heatmap(folder)
+    if shipped:
+        return str(shipped)
+    try:
+        out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
+        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
+        inspect_adapter(folder, out)
+    except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
+        log.warning("could not draw the IA3 plot: %s", exc)
+        return None
+    return str(out / adapter_folder.HEATMAP)
+
 
 
 def about_lines(adapters: list[AdapterInfo]) -> list[str]:
@@ -110,13 +137,13 @@ def about_lines(adapters: list[AdapterInfo]) -> list[str]:
 def load_zoo(config, dtype, device):
     """``(MultiAdapterModel, tokenizer, [AdapterInfo])`` for a ServeConfig: every adapter on one
     base (checked before loading), or with ``--merge`` the one adapter folded into the weights."""
-    from a3duck import models
+    from a3duck import adapter_folder, models
     from a3duck.multi_adapter import AdapterSource, MultiAdapterModel, load_multi
 
     specs = display_names(adapter_specs(config.adapter))
     if len(specs) > 1 and (config.merge or config.revision):
         raise ConfigError("--merge and --revision serve one adapter; give one --adapter")
-    sources = [AdapterSource(name, src, models.resolve_adapter(src, config.revision),
+    sources = [AdapterSource(name, src, adapter_folder.resolve(src, config.revision),
                              config.revision) for name, src in specs]
     adapters = [adapter_info(s.name, s.source, s.folder, s.revision) for s in sources]
     if config.merge and sources:

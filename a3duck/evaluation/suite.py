@@ -1,5 +1,6 @@
-"""The Open LLM Leaderboard (v1) suite for a base model and its adapter, written to
-eval_results.json (the library behind `a3duck eval`, whose flags are in a3duck.commands.eval)."""
+"""The Open LLM Leaderboard (v1) suite for a base model and its adapters, written to the results
+file and printed as a table: the library behind `a3duck eval` (its flags are in
+:mod:`a3duck.commands.eval`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from a3duck import adapter_folder
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED
 from a3duck.evaluation.runner import (
     EvalError,
@@ -21,12 +23,6 @@ from a3duck.evaluation.runner import (
 log = logging.getLogger(__name__)
 
 
-def default_output(adapter: str | None) -> Path:
-    if adapter and Path(adapter).expanduser().is_dir():
-        return Path(adapter).expanduser().parent / "eval_results.json"
-    return Path("eval_results.json")
-
-
 def portable_name(name: str | None) -> str | None:
     """A name for the results file that does not leak a local path (Hub ids stay as they are)."""
     from a3duck import embedded
@@ -38,9 +34,7 @@ def portable_name(name: str | None) -> str | None:
 
 
 def _base_for(adapter: str | None) -> str:
-    from a3duck import models
-
-    return models.base_of(models.resolve_adapter(adapter) if adapter else None)
+    return adapter_folder.base_of(adapter_folder.resolve(adapter) if adapter else None)
 
 
 def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = None,
@@ -49,7 +43,7 @@ def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = Non
                      data_dir: Path | None = None, output: Path | None = None,
                      backend: str = "a3duck", prefix_cache_tokens: int | None = None) -> Path:
     """Run the suite for the base and each adapter (the base is loaded once), write
-    eval_results.json, print the table; return the results file."""
+    the results file, print the table; return the results file."""
     import datasets
 
     from a3duck.evaluation import provenance
@@ -63,7 +57,7 @@ def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = Non
     spec = ModelSpec(base_model=base_model or _base_for(first), adapters=adapters,
                      dtype=dtype, device=device, batch_size=batch_size, backend=backend,
                      prefix_cache_tokens=prefix_cache_tokens)
-    output = output or default_output(first)
+    output = output or adapter_folder.default_eval_output(first)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
         p = plan(benches, data_dir, Path(work))

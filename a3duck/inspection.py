@@ -12,17 +12,16 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from a3duck import adapter_folder
 from a3duck.files import atomic_write, atomic_write_text
 
 KEY = re.compile(r"layers\.(\d+)\..*?([A-Za-z_]+)\.ia3_l")
 
 
 def load_vectors(adapter: Path) -> dict[str, dict[int, object]]:
-    """{module: {layer: 1-D float tensor of scales}} from adapter_model.safetensors."""
-    from a3duck.models import adapter_tensors
-
+    """{module: {layer: 1-D float tensor of scales}} from the adapter's weights file."""
     vectors: dict[str, dict[int, object]] = defaultdict(dict)
-    for key, tensor in adapter_tensors(adapter).items():
+    for key, tensor in adapter_folder.tensors(adapter).items():
         match = KEY.search(key)
         if match:
             vectors[match.group(2)][int(match.group(1))] = tensor.float().flatten()
@@ -47,23 +46,21 @@ def module_stats(vectors: dict) -> dict[str, dict[str, float]]:
 
 def inspect_adapter(adapter: Path, out: Path) -> dict:
     """Compute the summary, write the plots and inspect.json into ``out``; return the summary."""
-    from a3duck.models import read_adapter_config
-
-    config = read_adapter_config(adapter)
+    config = adapter_folder.read_config(adapter)
     vectors = load_vectors(adapter)
     stats = module_stats(vectors)
     summary = {
-        "base_model": config.get("base_model_name_or_path"),
+        "base_model": adapter_folder.recorded_base(adapter),
         "target_modules": sorted(config.get("target_modules") or []),
         "feedforward_modules": sorted(config.get("feedforward_modules") or []),
         "trainable_parameters": sum(s["count"] for s in stats.values()),
-        "adapter_bytes": (Path(adapter) / "adapter_model.safetensors").stat().st_size,
+        "adapter_bytes": adapter_folder.weights_file(adapter).stat().st_size,
         "layers": 1 + max(max(layers) for layers in vectors.values()),
         "modules": stats,
         "plots": [],
     }
     out.mkdir(parents=True, exist_ok=True)
-    for name, draw in (("ia3_heatmap.png", _heatmap), ("ia3_distribution.png", _distribution),
+    for name, draw in ((adapter_folder.HEATMAP, _heatmap), ("ia3_distribution.png", _distribution),
                        ("ia3_layers.png", _per_layer)):
         _save_figure(draw(vectors), out / name)
         summary["plots"].append(name)
