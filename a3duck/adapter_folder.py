@@ -68,8 +68,12 @@ def resolve(adapter: str, revision: str | None = None) -> Path:
     try:
         return Path(snapshot(adapter, revision=revision))
     except Exception as exc:  # noqa: BLE001 - explained to the user by its kind
-        raise ModelError(f"cannot fetch adapter {adapter!r}: {hub_problem(adapter, revision, exc)}"
-                         ". Or pass a local adapter folder.") from None
+        # OWNER/NAME and DIR/adapter look alike: say both readings (a typo'd run folder is the
+        # common case, and calling it a Hub id alone misleads).
+        raise ModelError(f"cannot find adapter {adapter!r}: there is no folder {adapter} here, "
+                         f"and as a Hub id: {hub_problem(adapter, revision, exc)}. Pass an "
+                         "existing adapter folder (the adapter/ inside a --output-dir of "
+                         "`a3duck train`) or a Hub id.") from None
 
 
 def require(folder: Path, error: type[Exception] = ModelError) -> Path:

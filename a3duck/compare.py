@@ -8,7 +8,8 @@
 - ``correct``: the reference's key answer (its bold span, or its JSON ``answer`` field, else the
   whole reference) appears in the answer, case-insensitively, so a right answer in free prose
   counts for the base model too.
-One model is in memory; the base's answers come from PEFT's ``disable_adapter()``.
+One base model is in memory; base and adapter answers are generated together in batches
+(``a3duck.batch_generate``), each row exactly as that model alone answers it.
 """
 
 from __future__ import annotations
@@ -84,38 +85,75 @@ def _json_object(text: str) -> dict | None:
 
 def compare(adapter: str, data: str, base: str | None = None, limit: int | None = None,
             max_new_tokens: int = 48) -> dict:
-    """Per-row answers and aggregate scores for base and adapter on ``data``."""
-    from tqdm.auto import tqdm
+    """Per-row answers and aggregate scores for base and adapter on ``data``, plus what the
+    adapter gained and lost against the base (``changes``: row numbers per score). Base and
+    adapter rows are generated together in batches (``batch_generate``), each row exactly as
+    that model alone would answer it."""
+    from a3duck.batch_generate import greedy_rows
+    from a3duck.multi_adapter import BASE, AdapterSource, load_multi
+    from a3duck.progress import bar
 
-    model, tokenizer, template = load_for_compare(adapter, base)
+    folder = adapter_folder.resolve(adapter)
+    multi, tokenizer = load_multi(base, [AdapterSource("adapter", adapter, folder)],
+                                  dtype=torch.float32)
+    template = get_template(adapter_folder.template(folder), tokenizer)
     report = data_mod.DataReport(source=data)
     rows = data_mod.load_rows(data)[:limit]
     examples = data_mod.normalise(rows, data, template.name, False, report)
+    prompts = [prompt_of(ex, template) for ex in examples]
+    sides = [BASE, "adapter"]
+    answers: list[str] = []
+    with bar(total=2 * len(prompts), desc="base vs adapter", unit="answer") as progress:
+        for chunk in greedy_rows(multi, tokenizer, [p for p in prompts for _ in sides],
+                                 sides * len(prompts), max_new_tokens,
+                                 template.add_special_tokens):
+            answers += [template.response_of(text) for text in chunk]
+            progress.update(len(chunk))
     results = []
-    for ex in tqdm(examples, desc="base vs adapter", unit="prompt"):
-        prompt = prompt_of(ex, template)
+    for k, (ex, prompt) in enumerate(zip(examples, prompts)):
         row = {"row": ex.row, "prompt": prompt, "reference": ex.completion}
-        for side, use_adapter in (("base", False), ("adapter", True)):
-            answer = generate_answer(model, tokenizer, prompt, template, max_new_tokens,
-                                     use_adapter)
+        for side, answer in zip(("base", "adapter"), answers[2 * k:2 * k + 2]):
             row[side] = {"answer": answer, **score(answer, ex.completion)}
         results.append(row)
     totals = {side: {k: sum(r[side][k] for r in results) / max(len(results), 1)
                      for k in SCORES} for side in ("base", "adapter")}
     return {"adapter": adapter, "data": data, "n": len(results), "scores": totals,
-            "rows": results}
+            "changes": changes(results), "rows": results}
+
+
+def changes(rows: list[dict]) -> dict[str, dict[str, list[int]]]:
+    """Per score, the rows the adapter ``gained`` (base wrong, adapter right) and ``lost``
+    (base right, adapter wrong): a net rate hides a loss behind a gain."""
+    return {key: {"gained": [r["row"] for r in rows if r["adapter"][key] and not r["base"][key]],
+                  "lost": [r["row"] for r in rows if r["base"][key] and not r["adapter"][key]]}
+            for key in SCORES}
 
 
 def format_report(result: dict, examples: int = 3) -> str:
-    """A short table of scores plus a few side-by-side answers."""
-    s = result["scores"]
+    """A short table of scores with the rows gained and lost, the lost answers side by side,
+    then a few more side-by-side answers."""
+    s, ch = result["scores"], result.get("changes") or changes(result["rows"])
     lines = [f"held-out prompts: {result['n']} ({result['data']})",
-             f"{'':10}{'base':>10}{'adapter':>10}{'delta':>10}"]
+             f"{'':10}{'base':>10}{'adapter':>10}{'delta':>10}{'gained':>8}{'lost':>6}"]
     for key in SCORES:
         b, a = s["base"][key], s["adapter"][key]
-        lines.append(f"{key:10}{b:>10.1%}{a:>10.1%}{a - b:>+10.1%}")
-    for row in result["rows"][:examples]:
-        lines += ["", f"reference: {row['reference']}",
-                  f"base:      {row['base']['answer'][:100]!r}",
-                  f"adapter:   {row['adapter']['answer'][:100]!r}"]
+        lines.append(f"{key:10}{b:>10.1%}{a:>10.1%}{a - b:>+10.1%}"
+                     f"{len(ch[key]['gained']):>8}{len(ch[key]['lost']):>6}")
+    by_row = {r["row"]: r for r in result["rows"]}
+    lost = [by_row[n] for n in ch["correct"]["lost"]]
+    if lost:
+        lines += ["", f"correct answers the adapter lost ({len(lost)}):"]
+    for row in lost:
+        lines += _side_by_side(row)
+    shown = [r for r in result["rows"] if r not in lost][:examples]
+    if shown:
+        lines += ["", "examples:"]
+    for row in shown:
+        lines += _side_by_side(row)
     return "\n".join(lines)
+
+
+def _side_by_side(row: dict) -> list[str]:
+    return [f"  row {row['row']}: reference {row['reference']}",
+            f"    base:    {row['base']['answer'][:100]!r}",
+            f"    adapter: {row['adapter']['answer'][:100]!r}"]

@@ -26,6 +26,9 @@ _state = {"verbose": True}  # until setup() runs (library use): show everything
 def setup(verbose: bool = False) -> None:
     """Configure logging and warnings: a3duck at INFO (DEBUG with -v), libraries quiet unless -v."""
     _state["verbose"] = verbose
+    from a3duck import progress
+
+    progress.install()  # bars drawn on any terminal, one line per frame in a log
     root = logging.getLogger()
     if not root.handlers:
         handler = BarSafeHandler(sys.stderr)

@@ -40,13 +40,24 @@ def resolve_base_model(name: str) -> str:
         return snapshot(name, allow_patterns=list(BASE_FILE_PATTERNS))
     except Exception as exc:  # noqa: BLE001 - network, auth, cache miss: all mean "not from the Hub"
         if name == EMBEDDED_MODEL_ID:
-            log.info("Hub unavailable for %s (%s); using the embedded copy", name, type(exc).__name__)
+            _say_embedded_once(exc)
             return str(embedded.prepare())
         raise ModelError(
             f"cannot load base model {name!r}: it is not a local folder and "
             f"{hub_problem(name, None, exc)}. Pass a local model folder instead; offline, the "
             f"default {EMBEDDED_MODEL_ID} works without the Hub."
         ) from None
+
+
+_said = set()  # what this process has already told the user
+
+
+def _say_embedded_once(exc: Exception) -> None:
+    """The expected offline path, said once per process (the Hub's reason with -v)."""
+    if "embedded" not in _said:
+        _said.add("embedded")
+        log.info("using the embedded SmolLM2 (offline)")
+    log.debug("the Hub did not provide %s: %s", EMBEDDED_MODEL_ID, type(exc).__name__)
 
 
 def _check_model_folder(folder: Path) -> Path:

@@ -52,6 +52,8 @@ def test_rows_schema_average_and_limited():
         assert 0.0 <= r["value"] <= 1.0
     by = {r["task"]: r for r in rows}
     assert by["arc_challenge"]["metric"] == "acc_norm" and by["arc_challenge"]["value"] == 0.3
+    assert by["truthfulqa_mc2"]["metric"] == "mc2"  # lm-eval's key is acc; the score is mc2
+    assert "mc2" in res.format_table(rows)
     assert by["arc_challenge"]["limited"] and by["mmlu"]["limited"]
     assert not by["hellaswag"]["limited"] and not by["truthfulqa_mc2"]["limited"]
     assert by["truthfulqa_mc2"]["stderr"] is None  # lm-eval's "N/A"

@@ -61,8 +61,8 @@ def rows_for_model(model: str, out: dict, task_names: dict[str, list[str]],
             value, stderr = details["mmlu"]["plain_mean"], details["mmlu"]["plain_stderr"]
         else:
             value, stderr = _metric(out["results"][names[0]], spec.metric)
-        rows.append({"model": model, "task": bench, "metric": spec.metric, "value": value,
-                     "stderr": stderr, "num_fewshot": spec.num_fewshot,
+        rows.append({"model": model, "task": bench, "metric": spec.leaderboard_metric,
+                     "value": value, "stderr": stderr, "num_fewshot": spec.num_fewshot,
                      "n_docs": sum(counts.values()), "limited": cut or bench in partial})
     if {r["task"] for r in rows} == set(TASK_ORDER):
         rows.append({"model": model, "task": "average", "metric": "mean",

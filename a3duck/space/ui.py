@@ -28,14 +28,28 @@ log = logging.getLogger(__name__)
 TITLE = "A3Duck: an (IA)³ adapter for Llama, live"
 
 
-def _sliders(gr, max_new_tokens=256, temperature=0.7):
+# Below this many parameters the chat starts greedy: a small model sampled at 0.7 wanders off
+# facts it knows (SmolLM2-135M: "capital of Peru?" -> Santiago at 0.7, Lima greedy).
+SMALL_MODEL_PARAMS = 1_000_000_000
+
+
+def chat_temperature(info) -> tuple[float, str]:
+    """The chat's default temperature for the served base, and the slider label saying why."""
+    if 0 < info.total_params < SMALL_MODEL_PARAMS:
+        return 0.0, "Temperature (0 = greedy: the default for a small model, which wanders " \
+                    "off facts when sampled)"
+    return 0.7, "Temperature (0 = greedy)"
+
+
+def _sliders(gr, max_new_tokens=256, temperature=0.7,
+             temperature_label="Temperature (0 = greedy)"):
     """Unrendered: ChatInterface places them in its settings accordion."""
     lim = LIMITS
     return [
         gr.Slider(*lim.max_new_tokens, value=max_new_tokens, step=1, label="Max new tokens",
                   render=False),
-        gr.Slider(*lim.temperature, value=temperature, step=0.05,
-                  label="Temperature (0 = greedy)", render=False),
+        gr.Slider(*lim.temperature, value=temperature, step=0.05, label=temperature_label,
+                  render=False),
         gr.Slider(*lim.top_p, value=0.9, step=0.01, label="Top-p", render=False),
         gr.Slider(*lim.top_k, value=50, step=1, label="Top-k (0 = off)", render=False),
         gr.Slider(*lim.repetition_penalty, value=1.1, step=0.01, label="Repetition penalty",
@@ -57,7 +71,8 @@ def adapter_inputs(gr, rt: Runtime, elem_id: str, render_switch: bool = True):
 def _chat_tab(gr, rt: Runtime):
     status = gr.Markdown("", elem_id="chat-status", render=False)
     switch, picker = adapter_inputs(gr, rt, "chat-adapter", render_switch=False)
-    inputs = _sliders(gr) + [switch, picker]
+    temperature, label = chat_temperature(rt.info)
+    inputs = _sliders(gr, temperature=temperature, temperature_label=label) + [switch, picker]
     gr.ChatInterface(
         chat_handler(rt), additional_inputs=inputs, additional_outputs=[status],
         additional_inputs_accordion=gr.Accordion("Generation settings", open=False,
@@ -246,9 +261,13 @@ def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None
         routes = build_routes(runtime.service)
         log.info("OpenAI API at http://%s:%d/v1 (%s)", config.host, config.port,
                  "API key required" if api.api_key else "no API key")
+    # quiet: Gradio's own start-up lines include a share-link hint that does not apply here
+    # (the Space is published with `a3duck space push`); the address is said here instead.
+    log.info("the Space: http://%s:%d (Ctrl-C stops it)%s", config.host, config.port,
+             "; MCP server at /gradio_api/mcp/" if config.mcp else "")
     try:
         demo.launch(server_name=config.host, server_port=config.port, show_error=False,
-                    mcp_server=config.mcp, app_kwargs={"routes": routes})
+                    mcp_server=config.mcp, app_kwargs={"routes": routes}, quiet=True)
     except OSError:  # taken while the model loaded
         check_port(config.host, config.port)
         raise
