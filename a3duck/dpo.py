@@ -78,7 +78,7 @@ def describe(config) -> str:
 
 
 def lineage(config) -> str | None:
-    """"SFT on X -> DPO on Y (reference ...)" for train_metrics.json and the card; None for SFT
+    """"SFT on X -> DPO on Y (reference ...)" for the run records (adapter_folder.TRAIN_METRICS) and the card; None for SFT
     from scratch. Local paths are shown by their public name only."""
     from a3duck.files import public_name
 

@@ -38,7 +38,11 @@ def test_dpo_demo_recipe_from_the_sft_demo_adapter(embedded_model_dir, tmp_path)
     assert (recorded["method"], recorded["reference"]) == ("dpo", "init_adapter")
     assert len(recorded["init_adapter_sha256"]) == 64
 
-    from peft import AutoPeftModelForCausalLM, IA3Config
+    from peft import IA3Config, PeftModel
+    from transformers import AutoModelForCausalLM
 
-    model = AutoPeftModelForCausalLM.from_pretrained(str(adapter))
+    # Plain PEFT on the local copy of the recorded base (the Hub is offline here; test_dpo.py
+    # loads a tiny-Llama DPO adapter with AutoPeftModelForCausalLM, whose base is a local path).
+    base = AutoModelForCausalLM.from_pretrained(str(embedded_model_dir))
+    model = PeftModel.from_pretrained(base, str(adapter))
     assert isinstance(model.peft_config["default"], IA3Config)

@@ -140,7 +140,7 @@ def test_cli_refuses_mismatch_with_exit_2(tmp_path, tiny_llama_dir):
 
     sft = write_jsonl(tmp_path / "sft.jsonl", repeat_rows(2))
     run = subprocess.run([sys.executable, "-m", "a3duck", "train", "--method", "dpo", "--data",
-                          str(sft), "--base-model", str(tiny_llama_dir), "--output-dir",
+                          str(sft), "--base-model", str(tiny_llama_dir), "--cutoff-len", "256", "--output-dir",
                           str(tmp_path / "o")], check=False, capture_output=True, text=True,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 2 and "fit --method sft, not dpo" in run.stderr

@@ -131,7 +131,7 @@ def _ranks(rank: str, full: int) -> list[int]:
 
 
 def _record(adapter: str, template: str, export: dict) -> dict:
-    """a3duck_config.yaml of an export: the adapter's recorded training config (when it has one),
+    """The training-config record (adapter_folder.TRAIN_CONFIG) of an export: the adapter's recorded training config (when it has one),
     and an ``export`` section saying how it was made and how close it is."""
     trained = adapter_folder.train_config(adapter_folder.resolve(adapter))
     base = trained.to_dict() if trained else {}

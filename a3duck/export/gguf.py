@@ -131,7 +131,7 @@ def _llama_hf_tokens(folder: Path):
     """Tokens, scores and types of a Llama byte-fallback BPE (gguf.vocab.LlamaHfVocab, as
     llama.cpp's _set_vocab_llama_hf). LlamaHfVocab scores every token -1000; llama.cpp's
     sentencepiece tokenizer merges the best-scored pair first, so normal tokens get ``-id``
-    here instead: a Llama BPE numbers its tokens in merge order, as its tokenizer.model does."""
+    here instead: a Llama BPE numbers its tokens in merge order, as its SentencePiece model file does."""
     import gguf
 
     vocab = gguf.vocab.LlamaHfVocab(folder)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from a3duck.adapter_folder import ADAPTER_WEIGHTS
+from a3duck.adapter_folder import ADAPTER_WEIGHTS, RECORDED_BASE
 from a3duck.adapter_folder import PEFT_PREFIX as PREFIX
 from a3duck.errors import ExportError
 
@@ -113,13 +113,13 @@ def lora_tensors(factors: list[Factors], r: int) -> dict[str, torch.Tensor]:
 
 
 def write_lora(folder: Path, factors: list[Factors], r: int, base_name: str) -> None:
-    """adapter_config.json (PEFT's LoraConfig) + adapter_model.safetensors in ``folder``."""
+    """PEFT's LoraConfig (ADAPTER_CONFIG) + the LoRA weights (ADAPTER_WEIGHTS) in ``folder``."""
     from peft import LoraConfig
     from safetensors.torch import save_file
 
     targets = sorted({f.module.rsplit(".", 1)[-1] for f in factors})
     config = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=r, lora_dropout=0.0,
-                        target_modules=targets, bias="none", base_model_name_or_path=base_name)
+                        target_modules=targets, bias="none", **{RECORDED_BASE: base_name})
     config.save_pretrained(str(folder))
     save_file(lora_tensors(factors, r), str(Path(folder) / ADAPTER_WEIGHTS),
               metadata={"format": "pt"})
