@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from a3duck.embedded import EMBEDDED_MODEL_ID
+from a3duck.evaluation.leaderboard import ARC, HELLASWAG, LEADERBOARD_TASKS
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED as SEED
-from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 
-TASKS = ("arc_challenge", "hellaswag")  # the tasks with a shared-context speed-up to measure
+TASKS = (ARC.name, HELLASWAG.name)  # the tasks with a shared-context speed-up to measure
 
 
 # ----------------------------------------------------------------------------- documents
@@ -47,7 +47,7 @@ def task_docs(task: str, data_dir: Path) -> tuple[list[dict], list[dict]]:
     HELLASWAG_POOL rows when there is no train file)."""
     from a3duck.evaluation import benchmarks
 
-    split = (benchmarks.arc_split if task == "arc_challenge" else benchmarks.hellaswag_split)(
+    split = (benchmarks.arc_split if task == ARC.name else benchmarks.hellaswag_split)(
         data_dir)
     if split is None:
         raise SystemExit(f"no {task} files under {data_dir}")
