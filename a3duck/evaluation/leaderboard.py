@@ -133,6 +133,13 @@ TASK_ORDER = tuple(LEADERBOARD_TASKS)  # leaderboard column order = the order of
 ARC, HELLASWAG, MMLU, TRUTHFULQA = LEADERBOARD_TASKS.values()
 
 
+def acc_norm_scores(loglikelihoods: list[float], choices: list[str]) -> list[float]:
+    """What acc_norm ranks by: each choice's log-likelihood per character of the choice, without
+    the target delimiter (lm-eval's ``acc_norm``; an empty choice counts as one character)."""
+    return [ll / max(1, len(c.removeprefix(" ")))
+            for ll, c in zip(loglikelihoods, choices, strict=True)]
+
+
 def task_named(name: str) -> TaskSpec | None:
     """The task called ``name`` or stored under ``--data-dir`` folder ``name`` (older
     contamination reports used the folder names); None if there is none."""
