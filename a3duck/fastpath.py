@@ -65,9 +65,13 @@ def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
     return [f for f in CPU_BF16_FLAGS if f in flags]
 
 
-def resolve_precision(precision: str, device: str | None,
-                      cpuinfo: str | None = None) -> tuple[torch.dtype, str]:
-    """(dtype, reason) for ``precision`` auto/bf16/fp32 on this machine."""
+def resolve_precision(precision: str, device: str | None, cpuinfo: str | None = None,
+                      cpu_bf16: bool = True) -> tuple[torch.dtype, str]:
+    """(dtype, reason) for ``precision`` auto/bf16/fp32 on this machine: THE dtype rule.
+
+    ``cpu_bf16=False`` keeps auto at fp32 on a bf16-capable CPU: the rule for loading weights
+    to score or generate (eval, the Space), whose numbers stay fp32 on CPUs; training uses bf16
+    autocast there with fp32 IA3 vectors."""
     if precision == "bf16":
         return torch.bfloat16, "bf16 requested"
     if precision == "fp32":
@@ -76,7 +80,7 @@ def resolve_precision(precision: str, device: str | None,
         if torch.cuda.is_bf16_supported():
             return torch.bfloat16, f"auto: {torch.cuda.get_device_name(0)} supports bf16"
         return torch.float32, "auto: this GPU has no bf16 (fp16 gave NaN losses), fp32"
-    flags = cpu_bf16_flags(cpuinfo)
+    flags = cpu_bf16_flags(cpuinfo) if cpu_bf16 else []
     if flags:
         return torch.bfloat16, (f"auto: the CPU computes bf16 natively ({', '.join(flags)} in "
                                 "/proc/cpuinfo): bf16 autocast, fp32 IA3 vectors")

@@ -19,6 +19,7 @@ import torch
 from a3duck import adapter_folder, embedded
 from a3duck.embedded import EMBEDDED_MODEL_ID
 from a3duck.errors import AdapterMismatchError, ConfigError, ModelError
+from a3duck.fastpath import resolve_precision
 from a3duck.hub_access import hub_problem, looks_like_path, snapshot
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,10 @@ def _check_model_folder(folder: Path) -> Path:
 
 
 def pick_dtype(precision: str = "auto", device: str | None = None) -> torch.dtype:
-    """bf16 on GPUs that support it (fp16 gave NaN losses in Platypus runs), fp32 elsewhere."""
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp32":
-        return torch.float32
-    on_cuda = torch.cuda.is_available() and (device in (None, "auto") or "cuda" in str(device))
-    return torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
+    """The dtype to load weights in for scoring or generating: the one rule of
+    :func:`a3duck.fastpath.resolve_precision` (bf16 on GPUs that support it, fp16 gave NaN
+    losses in Platypus runs; fp32 on CPUs)."""
+    return resolve_precision(precision, device, cpu_bf16=False)[0]
 
 
 def load_tokenizer(path: str, padding_side: str = "right"):

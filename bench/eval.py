@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from a3duck.embedded import EMBEDDED_MODEL_ID
+from a3duck.evaluation.leaderboard import ARC, HELLASWAG, LEADERBOARD_TASKS, acc_norm_scores
 from a3duck.evaluation.leaderboard import FEWSHOT_SEED as SEED
-from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
 
-TASKS = ("arc_challenge", "hellaswag")  # the tasks with a shared-context speed-up to measure
+TASKS = (ARC.name, HELLASWAG.name)  # the tasks with a shared-context speed-up to measure
 
 
 # ----------------------------------------------------------------------------- documents
@@ -47,7 +47,7 @@ def task_docs(task: str, data_dir: Path) -> tuple[list[dict], list[dict]]:
     HELLASWAG_POOL rows when there is no train file)."""
     from a3duck.evaluation import benchmarks
 
-    split = (benchmarks.arc_split if task == "arc_challenge" else benchmarks.hellaswag_split)(
+    split = (benchmarks.arc_split if task == ARC.name else benchmarks.hellaswag_split)(
         data_dir)
     if split is None:
         raise SystemExit(f"no {task} files under {data_dir}")
@@ -77,12 +77,11 @@ def build_requests(task: str, data_dir: Path, limit: int, shots: int | None = No
 
 
 def accuracy(docs: list[dict], results: list[tuple[float, bool]]) -> dict[str, float]:
-    """lm-eval's acc and acc_norm (log-likelihood / characters of the choice, without the
-    target delimiter)."""
+    """lm-eval's acc and acc_norm (:func:`a3duck.evaluation.leaderboard.acc_norm_scores`)."""
     acc = acc_norm = 0
     for doc in docs:
         lls = [results[doc["first"] + j][0] for j in range(len(doc["choices"]))]
-        norm = [ll / len(c.removeprefix(" ")) for ll, c in zip(lls, doc["choices"], strict=True)]
+        norm = acc_norm_scores(lls, doc["choices"])
         acc += lls.index(max(lls)) == doc["gold"]
         acc_norm += norm.index(max(norm)) == doc["gold"]
     return {"acc": acc / len(docs), "acc_norm": acc_norm / len(docs)}

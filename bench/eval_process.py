@@ -25,6 +25,8 @@ from pathlib import Path
 
 import common
 
+from a3duck.evaluation.leaderboard import MMLU
+
 BACKENDS = ("hf", "a3duck")
 COLUMNS = [("backend", "backend", ""), ("wall_s", "wall s (median)", ".1f"),
            ("cpu_s", "CPU s (median)", ".1f"), ("speedup", "× hf (wall)", ".2f"),
@@ -67,7 +69,7 @@ def parse_args(argv=None):
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tasks", default="mmlu", help="a3duck eval --tasks (default: mmlu)")
+    p.add_argument("--tasks", default=MMLU.name, help=f"a3duck eval --tasks (default: {MMLU.name})")
     p.add_argument("--limit", type=int, default=5,
                    help="documents per task (per MMLU subject); default 5")
     p.add_argument("--data-dir", type=Path, default=common.ROOT.parent / "shared" / "data",

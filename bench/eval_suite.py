@@ -20,7 +20,13 @@ from pathlib import Path
 
 import common
 
-from a3duck.evaluation.leaderboard import FEWSHOT_SEED, LEADERBOARD_TASKS, TASK_ORDER
+from a3duck.evaluation.leaderboard import (
+    FEWSHOT_SEED,
+    LEADERBOARD_TASKS,
+    TASK_ORDER,
+    per_subject,
+    subject_of,
+)
 
 
 def build(data_dir: Path, benches: list[str], limit: int, subjects: list[str] | None,
@@ -32,7 +38,7 @@ def build(data_dir: Path, benches: list[str], limit: int, subjects: list[str] | 
     out: dict[str, list] = defaultdict(list)
     for bench, names in p.names.items():
         for name in names:
-            if subjects and bench == "mmlu" and name.rsplit("mmlu_", 1)[1] not in subjects:
+            if subjects and per_subject(bench) and subject_of(bench, name) not in subjects:
                 continue
             task = p.objects[name]
             task.set_fewshot_seed(seed=FEWSHOT_SEED)

@@ -109,3 +109,19 @@ def test_build_mc_prompt_rejects_bad_input():
         build_mc_prompt("winogrande", [], {})
     with pytest.raises(ValueError, match="subject"):
         build_mc_prompt("mmlu", [], {"question": "q", "choices": list("abcd"), "answer": 0})
+
+
+def test_acc_norm_scores_pick_what_lm_eval_picks():
+    """The one acc_norm formula (Space, bench/) against lm-eval's own process_results."""
+    from a3duck.evaluation.formats import lm_eval_task
+    from a3duck.evaluation.leaderboard import ARC, acc_norm_scores
+
+    task = lm_eval_task(ARC.name)
+    doc = {"id": "x", "question": "Which?", "answerKey": "B",
+           "choices": {"text": ["red", "a much longer blue"], "label": ["A", "B"]}}
+    choices = task.doc_to_choice(doc)
+    for lls in ([-3.0, -10.0], [-3.0, -30.0], [-9.0, -9.5]):
+        norm = acc_norm_scores(lls, [" " + c for c in choices])
+        ours = float(norm.index(max(norm)) == 1)
+        theirs = task.process_results(doc, [(ll, False) for ll in lls])["acc_norm"]
+        assert ours == theirs, (lls, norm)

@@ -173,3 +173,13 @@ def test_auto_precision_follows_this_cpu_and_bf16_curve_tracks_fp32(tiny_llama_d
     assert len(a) == len(b) == 4
     for x, y in zip(a, b):
         assert abs(x - y) <= BF16_LOSS_RTOL * abs(y), (a, b)
+
+
+def test_one_dtype_rule_for_training_and_loading(monkeypatch):
+    """models.pick_dtype (eval, the Space) is resolve_precision with fp32 kept on bf16 CPUs."""
+    monkeypatch.setattr(fastpath, "cpu_bf16_flags", lambda cpuinfo=None: ["avx512_bf16"])
+    assert fastpath.resolve_precision("auto", "cpu")[0] == torch.bfloat16  # training: autocast
+    assert models.pick_dtype("auto", "cpu") == torch.float32  # weights for scores: fp32
+    for precision, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        assert models.pick_dtype(precision, "cpu") == dtype
+        assert fastpath.resolve_precision(precision, "cpu")[0] == dtype

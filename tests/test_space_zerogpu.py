@@ -25,6 +25,16 @@ def test_decorator_is_a_no_op_off_zerogpu(monkeypatch):
     assert zerogpu.gpu(lambda *a: 1)(work) is work and not zerogpu.on_zerogpu()  # no package
 
 
+def test_one_zerogpu_rule_for_the_space_and_its_scheduler():
+    """The scheduler decides 'run inline on ZeroGPU' by the same test as the decorator (the
+    ``spaces`` package's Config, which reads SPACES_ZERO_GPU=false as off)."""
+    from a3duck.space import scheduler, zerogpu
+
+    assert scheduler.on_zerogpu is zerogpu.on_zerogpu
+    assert not hasattr(scheduler, "on_zero_gpu")
+    assert scheduler.Scheduler(None, None, workers=0).inline is zerogpu.on_zerogpu() is False
+
+
 def test_handlers_are_not_wrapped_off_zerogpu(tiny_llama_dir):
     from test_space_helpers import load_runtime
 

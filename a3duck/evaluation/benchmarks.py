@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from a3duck.errors import A3DuckError
-from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, LocalTask, mmlu_subjects, write_rows
+from a3duck.evaluation.leaderboard import (
+    ARC,
+    HELLASWAG,
+    LEADERBOARD_TASKS,
+    MMLU,
+    TRUTHFULQA,
+    LocalTask,
+    mmlu_subjects,
+    write_rows,
+)
 
 HELLASWAG_POOL = 100  # few-shot pool when no train file: the LAST rows of the eval files
 LAYOUT = ("mmlu/{dev,val,test}/*.csv, arc/ARC-Challenge-*.jsonl, hellaswag/*.jsonl, "
@@ -136,41 +145,41 @@ def _need_rows(path: Path, rows: list, n: int, why: str) -> list:
 
 def _arc_files(root: Path) -> tuple[Path, list[Path]]:
     """(few-shot file, eval files present in preference order: Test, then Dev)."""
-    folder = root / "arc"
+    folder = root / ARC.data_folder
     evals = [folder / f"ARC-Challenge-{s}.jsonl" for s in ("Test", "Dev")]
     return folder / "ARC-Challenge-Train.jsonl", [f for f in evals if f.is_file()]
 
 
 def _hellaswag_files(root: Path) -> tuple[list[Path], list[Path]]:
     """(train files, eval files): a file is a train file when its name says so."""
-    files = sorted((root / "hellaswag").glob("*.jsonl"))
+    files = sorted((root / HELLASWAG.data_folder).glob("*.jsonl"))
     train = [f for f in files if "train" in f.name.lower()]
     return train, [f for f in files if f not in train]
 
 
 def _mmlu_files(root: Path, split: str) -> list[Path]:
-    return sorted((root / "mmlu" / split).glob(f"*_{split}.csv"))
+    return sorted((root / MMLU.data_folder / split).glob(f"*_{split}.csv"))
 
 
 def _truthfulqa_files(root: Path) -> list[Path]:
-    return sorted((root / "truthfulqa").glob("*.json"))
+    return sorted((root / TRUTHFULQA.data_folder).glob("*.json"))
 
 
 def question_docs(root: Path, task: str) -> tuple[list[dict], list[str]]:
     """Every benchmark question of ``task`` under ``root`` that an evaluation may score (all of
     MMLU test/ and val/, ARC Test and Dev, HellaSwag's non-train files, TruthfulQA), as Hub
     format docs, and the names of the files read; ([], []) when the task is absent."""
-    if task == "arc_challenge":
+    if task == ARC.name:
         files = _arc_files(root)[1]
         return [d for f in files for d in read_arc(f)], [f.name for f in files]
-    if task == "hellaswag":
+    if task == HELLASWAG.name:
         files = _hellaswag_files(root)[1]
         return [d for f in files for d in read_hellaswag(f)], [f.name for f in files]
-    if task == "mmlu":
+    if task == MMLU.name:
         files = _mmlu_files(root, "test") + _mmlu_files(root, "val")
         return ([d for f in files for d in read_mmlu(f, f.stem.rsplit("_", 1)[0])],
                 [f.name for f in files])
-    if task == "truthfulqa_mc2":
+    if task == TRUTHFULQA.name:
         files = _truthfulqa_files(root)
         return [d for f in files for d in read_truthfulqa(f)], [f.name for f in files]
     return [], []
@@ -193,7 +202,7 @@ def arc_split(root: Path) -> Split | None:
     if not evals:
         return None
     if not train.is_file():
-        shots = LEADERBOARD_TASKS["arc_challenge"].num_fewshot
+        shots = ARC.num_fewshot
         raise BenchmarkDataError(f"{train} is missing: ARC's {shots} few-shot examples come from it")
     evalf = evals[0]
     split = "test" if evalf.name.endswith("Test.jsonl") else "validation"
@@ -226,14 +235,14 @@ def hellaswag_split(root: Path) -> Split | None:
 def _arc(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     split = arc_split(root)
     if split is None:
-        prep.missing["arc_challenge"] = ("no ARC-Challenge-Test.jsonl or ARC-Challenge-Dev.jsonl "
-                                         f"in {root / 'arc'}")
+        prep.missing[ARC.name] = ("no ARC-Challenge-Test.jsonl or ARC-Challenge-Dev.jsonl "
+                                  f"in {root / ARC.data_folder}")
         return []
     prep.notes += split.notes
     name = split.split
-    task = LocalTask("arc_challenge", {
+    task = LocalTask(ARC.name, {
         "train": write_rows(work / "arc_train.jsonl",
-                            _need_shots("arc_challenge", split.pool_file, split.pool)),
+                            _need_shots(ARC.name, split.pool_file, split.pool)),
         name: write_rows(work / f"arc_{name}.jsonl", split.docs),
     }, splits={"training_split": "train",
                "validation_split": "validation" if name == "validation" else None,
@@ -244,12 +253,13 @@ def _arc(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
 def _hellaswag(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     split = hellaswag_split(root)
     if split is None:
-        prep.missing["hellaswag"] = f"no labelled *.jsonl eval file in {root / 'hellaswag'}"
+        folder = root / HELLASWAG.data_folder
+        prep.missing[HELLASWAG.name] = f"no labelled *.jsonl eval file in {folder}"
         return []
     prep.notes += split.notes
-    task = LocalTask("hellaswag", {
+    task = LocalTask(HELLASWAG.name, {
         "train": write_rows(work / "hellaswag_train.jsonl",
-                            _need_shots("hellaswag", split.pool_file, split.pool)),
+                            _need_shots(HELLASWAG.name, split.pool_file, split.pool)),
         "validation": write_rows(work / "hellaswag_validation.jsonl", split.docs),
     }, splits={"training_split": "train", "validation_split": "validation"},
         n_eval=len(split.docs))
@@ -259,12 +269,13 @@ def _hellaswag(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
 def _truthfulqa(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     files = _truthfulqa_files(root)
     if not files:
-        prep.missing["truthfulqa_mc2"] = f"no mc_task *.json file in {root / 'truthfulqa'}"
+        folder = root / TRUTHFULQA.data_folder
+        prep.missing[TRUTHFULQA.name] = f"no mc_task *.json file in {folder}"
         return []
     rows = [r for f in files for r in read_truthfulqa(f)]
     _need_rows(files[0], rows, 1, "TruthfulQA")
     data = write_rows(work / "truthfulqa_validation.jsonl", rows)
-    return [LocalTask("truthfulqa_mc2", {"validation": data},
+    return [LocalTask(TRUTHFULQA.name, {"validation": data},
                       splits={"validation_split": "validation"}, n_eval=len(rows))]
 
 
@@ -275,20 +286,20 @@ def _need_shots(task: str, path: Path, pool: list[dict]) -> list[dict]:
 
 
 def _mmlu_subject(root: Path, work: Path, subject: str) -> LocalTask | None:
-    dev = root / "mmlu" / "dev" / f"{subject}_dev.csv"
-    test, val = (root / "mmlu" / s / f"{subject}_{s}.csv" for s in ("test", "val"))
+    dev = root / MMLU.data_folder / "dev" / f"{subject}_dev.csv"
+    test, val = (root / MMLU.data_folder / s / f"{subject}_{s}.csv" for s in ("test", "val"))
     evalf = test if test.is_file() else val
     if not dev.is_file() and not evalf.is_file():
         return None
     if not dev.is_file() or not evalf.is_file():
         raise BenchmarkDataError(
             f"MMLU subject {subject!r} is partial: needs {dev} "
-            f"({LEADERBOARD_TASKS['mmlu'].num_fewshot} shots) and {test} or {val}")
+            f"({MMLU.num_fewshot} shots) and {test} or {val}")
     split = "test" if evalf is test else "validation"
     rows = _need_rows(evalf, read_mmlu(evalf, subject), 1, "MMLU")
-    return LocalTask("mmlu", {
+    return LocalTask(MMLU.name, {
         "dev": write_rows(work / f"mmlu_{subject}_dev.jsonl",
-                          _need_shots("mmlu", dev, read_mmlu(dev, subject))),
+                          _need_shots(MMLU.name, dev, read_mmlu(dev, subject))),
         split: write_rows(work / f"mmlu_{subject}_{split}.jsonl", rows),
     }, subject=subject, splits={"test_split": "test" if split == "test" else None,
                                 "validation_split": "validation" if split != "test" else None},
@@ -299,7 +310,8 @@ def _mmlu(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     subjects = mmlu_subjects()
     tasks = [t for s in subjects if (t := _mmlu_subject(root, work, s)) is not None]
     if not tasks:
-        prep.missing["mmlu"] = f"no <subject>_dev.csv + _test/_val.csv files under {root / 'mmlu'}"
+        folder = root / MMLU.data_folder
+        prep.missing[MMLU.name] = f"no <subject>_dev.csv + _test/_val.csv files under {folder}"
     elif len(tasks) < len(subjects):
         prep.notes.append(f"mmlu: only {len(tasks)} of {len(subjects)} subjects present; the "
                           "mean covers those (marked limited)")
@@ -308,8 +320,8 @@ def _mmlu(root: Path, work: Path, prep: Prepared) -> list[LocalTask]:
     return tasks
 
 
-_READERS = {"arc_challenge": _arc, "hellaswag": _hellaswag, "mmlu": _mmlu,
-            "truthfulqa_mc2": _truthfulqa}
+_READERS = {ARC.name: _arc, HELLASWAG.name: _hellaswag, MMLU.name: _mmlu,
+            TRUTHFULQA.name: _truthfulqa}
 
 
 def prepare(data_dir: Path, benches: list[str], work: Path) -> Prepared:

@@ -45,7 +45,7 @@ def lm_eval_task(task: str, subject: str | None = None):
     """lm-eval's Task object for a leaderboard task (``subject`` selects the MMLU subject)."""
     if task not in LEADERBOARD_TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(LEADERBOARD_TASKS)}")
-    if (task == "mmlu") != (subject is not None):
+    if LEADERBOARD_TASKS[task].per_subject != (subject is not None):
         raise ValueError("an MMLU doc needs its 'subject'; other tasks take none")
     # lm-eval builds a Task only over a non-empty dataset with the right features: one valid
     # row (the table's placeholder); the prompt of any other doc comes from the same Task.
@@ -75,7 +75,8 @@ def build_mc_prompt(task: str, shots: list[dict], doc: dict) -> tuple[str, list[
     # pinned to the tested lm-eval in pyproject.toml; raise the pin only when tests pass.
     from lm_eval.api.utils import Message, messages_to_text
 
-    t = lm_eval_task(task, doc.get("subject") if task == "mmlu" else None)
+    spec = LEADERBOARD_TASKS.get(task)  # an unknown task: lm_eval_task says which are known
+    t = lm_eval_task(task, doc.get("subject") if spec and spec.per_subject else None)
     doc = _processed(t, doc)
     cfg, fs = t.config, t.fewshot_cfg
     messages = []

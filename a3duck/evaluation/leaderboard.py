@@ -47,7 +47,7 @@ class HubDataset:
     split: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     """One leaderboard column: everything a3duck knows about it, read by eval, the card, the
     Space, the benchmark reader, contamination and bench/ alike.
@@ -74,6 +74,7 @@ class TaskSpec:
     gold: Callable[[dict], list[int]] = field(hash=False, compare=False)
     question: Callable[[dict], tuple[str, list[str] | None]] = field(hash=False, compare=False)
     header_note: str = ""  # added to the card's column header after the shots ("mc2")
+    per_subject: bool = False  # lm-eval runs one task per subject (``<lm_eval_task>_<subject>``)
 
     @property
     def card_header(self) -> str:
@@ -84,39 +85,59 @@ class TaskSpec:
 
 LEADERBOARD_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec(
-        "arc_challenge", "ARC", "ARC-Challenge", "arc_challenge", 25, "acc_norm", "acc_norm",
-        "normalized accuracy", "arc/arc_challenge.yaml",
-        HubDataset("AI2 Reasoning Challenge", "ai2_arc", "ARC-Challenge", "test"), "arc",
-        ("question", "choices", "answerKey"),
-        {"id": "x", "question": "Which is a colour?",
-         "choices": {"text": ["red", "dog"], "label": ["A", "B"]}, "answerKey": "A"},
-        _arc_gold, lambda d: (d["question"], list(d["choices"]["text"]))),
+        name="arc_challenge", title="ARC", long_title="ARC-Challenge",
+        lm_eval_task="arc_challenge", num_fewshot=25,
+        metric="acc_norm", leaderboard_metric="acc_norm", metric_name="normalized accuracy",
+        yaml_relpath="arc/arc_challenge.yaml",
+        hub=HubDataset("AI2 Reasoning Challenge", "ai2_arc", "ARC-Challenge", "test"),
+        data_folder="arc", fields=("question", "choices", "answerKey"),
+        placeholder={"id": "x", "question": "Which is a colour?",
+                     "choices": {"text": ["red", "dog"], "label": ["A", "B"]}, "answerKey": "A"},
+        gold=_arc_gold, question=lambda d: (d["question"], list(d["choices"]["text"]))),
     TaskSpec(
-        "hellaswag", "HellaSwag", "HellaSwag", "hellaswag", 10, "acc_norm", "acc_norm",
-        "normalized accuracy", "hellaswag/hellaswag.yaml",
-        HubDataset("HellaSwag", "hellaswag", None, "validation"), "hellaswag",
-        ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
-        {"ind": 0, "activity_label": "Cooking", "ctx_a": "A man cooks.", "ctx_b": "he",
-         "ctx": "A man cooks. he", "endings": ["eats.", "runs.", "sits.", "jumps."],
-         "source_id": "x", "split": "val", "split_type": "indomain", "label": "0"},
-        _hellaswag_gold, lambda d: (d.get("ctx") or f"{d['ctx_a']} {d['ctx_b']}", None)),
+        name="hellaswag", title="HellaSwag", long_title="HellaSwag",
+        lm_eval_task="hellaswag", num_fewshot=10,
+        metric="acc_norm", leaderboard_metric="acc_norm", metric_name="normalized accuracy",
+        yaml_relpath="hellaswag/hellaswag.yaml",
+        hub=HubDataset("HellaSwag", "hellaswag", None, "validation"),
+        data_folder="hellaswag", fields=("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+        placeholder={"ind": 0, "activity_label": "Cooking", "ctx_a": "A man cooks.", "ctx_b": "he",
+                     "ctx": "A man cooks. he", "endings": ["eats.", "runs.", "sits.", "jumps."],
+                     "source_id": "x", "split": "val", "split_type": "indomain", "label": "0"},
+        gold=_hellaswag_gold,
+        question=lambda d: (d.get("ctx") or f"{d['ctx_a']} {d['ctx_b']}", None)),
     TaskSpec(
-        "mmlu", "MMLU", "MMLU", "mmlu", 5, "acc", "acc", "accuracy",
-        "mmlu/default/mmlu_{subject}.yaml", HubDataset("MMLU", "cais/mmlu", "all", "test"), "mmlu",
-        ("question", "subject", "choices", "answer"),
-        {"question": "1+1=?", "subject": "abstract_algebra", "choices": ["1", "2", "3", "4"],
-         "answer": 1},
-        _mmlu_gold, lambda d: (d["question"], list(d["choices"]))),
+        name="mmlu", title="MMLU", long_title="MMLU", lm_eval_task="mmlu", num_fewshot=5,
+        metric="acc", leaderboard_metric="acc", metric_name="accuracy",
+        yaml_relpath="mmlu/default/mmlu_{subject}.yaml", per_subject=True,
+        hub=HubDataset("MMLU", "cais/mmlu", "all", "test"),
+        data_folder="mmlu", fields=("question", "subject", "choices", "answer"),
+        placeholder={"question": "1+1=?", "subject": "abstract_algebra",
+                     "choices": ["1", "2", "3", "4"], "answer": 1},
+        gold=_mmlu_gold, question=lambda d: (d["question"], list(d["choices"]))),
     TaskSpec(
-        "truthfulqa_mc2", "TruthfulQA", "TruthfulQA (mc2)", "truthfulqa_mc2", 0, "acc", "mc2",
-        "mc2", "truthfulqa/truthfulqa_mc2.yaml",
-        HubDataset("TruthfulQA", "truthful_qa", "multiple_choice", "validation"), "truthfulqa",
-        ("question", "mc2_targets"),
-        {"question": "Is the sky blue?", "mc1_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]},
-         "mc2_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]}},
-        _truthfulqa_gold, lambda d: (d["question"], None), header_note="mc2"),
+        name="truthfulqa_mc2", title="TruthfulQA", long_title="TruthfulQA (mc2)",
+        lm_eval_task="truthfulqa_mc2", num_fewshot=0,
+        metric="acc", leaderboard_metric="mc2", metric_name="mc2", header_note="mc2",
+        yaml_relpath="truthfulqa/truthfulqa_mc2.yaml",
+        hub=HubDataset("TruthfulQA", "truthful_qa", "multiple_choice", "validation"),
+        data_folder="truthfulqa", fields=("question", "mc2_targets"),
+        placeholder={"question": "Is the sky blue?",
+                     "mc1_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]},
+                     "mc2_targets": {"choices": ["Yes.", "No."], "labels": [1, 0]}},
+        gold=_truthfulqa_gold, question=lambda d: (d["question"], None)),
 )}
 TASK_ORDER = tuple(LEADERBOARD_TASKS)  # leaderboard column order = the order of the table
+# The declarations by role, for code that treats one task specially (its files, its subjects):
+# code reads ARC.name, MMLU.data_folder, ... and never retypes them.
+ARC, HELLASWAG, MMLU, TRUTHFULQA = LEADERBOARD_TASKS.values()
+
+
+def acc_norm_scores(loglikelihoods: list[float], choices: list[str]) -> list[float]:
+    """What acc_norm ranks by: each choice's log-likelihood per character of the choice, without
+    the target delimiter (lm-eval's ``acc_norm``; an empty choice counts as one character)."""
+    return [ll / max(1, len(c.removeprefix(" ")))
+            for ll, c in zip(loglikelihoods, choices, strict=True)]
 
 
 def task_named(name: str) -> TaskSpec | None:
@@ -124,6 +145,23 @@ def task_named(name: str) -> TaskSpec | None:
     contamination reports used the folder names); None if there is none."""
     return LEADERBOARD_TASKS.get(name) or next(
         (t for t in LEADERBOARD_TASKS.values() if t.data_folder == name), None)
+
+
+def per_subject(name: str) -> bool:
+    """Whether task ``name`` runs as one lm-eval task per subject (MMLU)."""
+    return LEADERBOARD_TASKS[name].per_subject
+
+
+def subject_task(name: str, subject: str | None) -> str:
+    """lm-eval's task for ``subject`` of task ``name`` (``mmlu_<subject>``); ``name`` itself
+    for a task without subjects."""
+    spec = LEADERBOARD_TASKS[name]
+    return f"{spec.lm_eval_task}_{subject}" if spec.per_subject else name
+
+
+def subject_of(name: str, lm_eval_name: str) -> str:
+    """The subject in lm-eval task ``lm_eval_name`` of per-subject task ``name``."""
+    return lm_eval_name.rsplit(f"{LEADERBOARD_TASKS[name].lm_eval_task}_", 1)[1]
 
 
 def lm_eval_tasks_dir() -> Path:
@@ -134,14 +172,17 @@ def lm_eval_tasks_dir() -> Path:
 
 def mmlu_subjects() -> tuple[str, ...]:
     """The 57 MMLU subjects, as lm-eval defines them (one YAML per subject)."""
-    folder = lm_eval_tasks_dir() / "mmlu" / "default"
-    return tuple(sorted(p.stem.removeprefix("mmlu_") for p in folder.glob("mmlu_*.yaml")))
+    (spec,) = (t for t in LEADERBOARD_TASKS.values() if t.per_subject)
+    pattern = lm_eval_tasks_dir() / spec.yaml_relpath
+    prefix, suffix = pattern.name.split("{subject}")
+    return tuple(sorted(p.name.removeprefix(prefix).removesuffix(suffix)
+                        for p in pattern.parent.glob(pattern.name.format(subject="*"))))
 
 
 def lm_eval_yaml(bench: str, subject: str | None = None) -> Path:
     """lm-eval's own YAML for a leaderboard task (a subject's task for mmlu)."""
     spec = LEADERBOARD_TASKS[bench]
-    if bench == "mmlu" and subject not in mmlu_subjects():
+    if spec.per_subject and subject not in mmlu_subjects():
         raise ValueError(f"unknown MMLU subject {subject!r}")
     path = lm_eval_tasks_dir() / spec.yaml_relpath.format(subject=subject)
     if not path.is_file():  # a different lm-eval layout: fail loudly rather than guess
@@ -166,8 +207,7 @@ class LocalTask:
 
     @property
     def name(self) -> str:
-        base = f"mmlu_{self.subject}" if self.bench == "mmlu" else self.bench
-        return LOCAL_PREFIX + base
+        return LOCAL_PREFIX + subject_task(self.bench, self.subject)
 
 
 def task_config(task: LocalTask) -> dict:

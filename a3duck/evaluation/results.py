@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, TASK_ORDER
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, TASK_ORDER, subject_of
 
 
 def _metric(task_result: dict, metric: str) -> tuple[float, float | None]:
@@ -54,11 +54,11 @@ def rows_for_model(model: str, out: dict, task_names: dict[str, list[str]],
         names = task_names[bench]
         counts = {n: int(out["n-samples"][n]["effective"]) for n in names}
         cut = any(counts[n] < int(out["n-samples"][n]["original"]) for n in names)
-        if bench == "mmlu":
-            per = {n.rsplit("mmlu_", 1)[1]: (*_metric(out["results"][n], spec.metric), counts[n])
+        if spec.per_subject:
+            per = {subject_of(bench, n): (*_metric(out["results"][n], spec.metric), counts[n])
                    for n in names}
-            details["mmlu"] = mmlu_means(per)
-            value, stderr = details["mmlu"]["plain_mean"], details["mmlu"]["plain_stderr"]
+            details[bench] = mmlu_means(per)
+            value, stderr = details[bench]["plain_mean"], details[bench]["plain_stderr"]
         else:
             value, stderr = _metric(out["results"][names[0]], spec.metric)
         rows.append({"model": model, "task": bench, "metric": spec.leaderboard_metric,

@@ -20,6 +20,7 @@ from a3duck.evaluation.leaderboard import (
     LocalTask,
     load_tasks,
     mmlu_subjects,
+    per_subject,
     task_manager,
     write_task_yaml,
 )
@@ -48,8 +49,8 @@ class Plan:
 
     @property
     def partial(self) -> set[str]:
-        subjects = len(self.tasks.get("mmlu", []))
-        return {"mmlu"} if 0 < subjects < len(mmlu_subjects()) else set()
+        return {b for b, ts in self.tasks.items()
+                if per_subject(b) and 0 < len(ts) < len(mmlu_subjects())}
 
 
 def parse_tasks(spec: str | list[str] | None) -> list[str]:
@@ -74,8 +75,8 @@ def plan(benches: list[str], data_dir: Path | None, work: Path) -> Plan:
         prep = local_data.prepare(Path(data_dir), benches, work)
         p = Plan(folder, prep.tasks, prep.missing, prep.notes)
     else:
-        p = Plan(folder, {b: ([LocalTask("mmlu", {}, subject=s) for s in mmlu_subjects()]
-                              if b == "mmlu" else [LocalTask(b, {})]) for b in benches})
+        p = Plan(folder, {b: ([LocalTask(b, {}, subject=s) for s in mmlu_subjects()]
+                              if per_subject(b) else [LocalTask(b, {})]) for b in benches})
     for tasks in p.tasks.values():
         for t in tasks:
             write_task_yaml(folder, t)

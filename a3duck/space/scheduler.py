@@ -20,20 +20,16 @@ visitors are then batched only within a request, and Gradio's queue orders the r
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from a3duck.generation import Settings, Stats, follow_stream, stop_criterion
+from a3duck.space.zerogpu import on_zerogpu
 
 MAX_BATCH = 16  # rows decoded together at most
 WORKERS = 2  # batches decoding at once: a newcomer never waits for a long answer to finish
-
-
-def on_zero_gpu() -> bool:
-    return bool(os.environ.get("SPACES_ZERO_GPU"))
 
 
 @dataclass
@@ -65,7 +61,7 @@ class Scheduler:
         self.multi, self.tokenizer, self.max_batch, self.timeout = multi, tokenizer, max_batch, \
             timeout
         self.workers = workers
-        self.inline = on_zero_gpu() if inline is None else inline
+        self.inline = on_zerogpu() if inline is None else inline
         self._pending: list[Row] = []
         self._cond = threading.Condition()
         self._hold = threading.Lock()  # held while a batch is formed (and by hold())

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from a3duck.errors import InputError
-from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
+from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS, acc_norm_scores
 from a3duck.space.chat import check_message
 
 EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.json"
@@ -125,9 +125,8 @@ class ChoiceScores:
 
     @property
     def per_char(self) -> list[float]:
-        """acc_norm's score: log-likelihood / characters of the choice (lm-eval's definition)."""
-        return [ll / max(1, len(c.removeprefix(" "))) for ll, c in
-                zip(self.loglikelihoods, self.choices)]
+        """acc_norm's score (:func:`a3duck.evaluation.leaderboard.acc_norm_scores`)."""
+        return acc_norm_scores(self.loglikelihoods, self.choices)
 
     @property
     def chosen(self) -> int:
