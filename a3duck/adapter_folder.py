@@ -115,6 +115,14 @@ def weights_file(folder: Path) -> Path:
     return weights
 
 
+def weights_sha256(folder: Path) -> str:
+    """The sha256 of the weights file: the adapter's identity in eval results, mixes and DPO
+    records (folder names are not: every run's folder is called ``adapter``)."""
+    from a3duck.files import sha256_file
+
+    return sha256_file(weights_file(folder))
+
+
 def tensors(folder: str | Path):
     """The tensors of the folder's weights file, PEFT's key names; ModelError if missing or
     unreadable."""

@@ -45,9 +45,7 @@ def resolve(config):
     """``config`` with what the run records: the init adapter's sha256 (checked against a pinned
     one), the reference resolved from ``auto``, and DPO's ignored settings reset (one note each)."""
     if config.init_adapter:
-        from a3duck.mix import sha256
-
-        digest = sha256(af.resolve(config.init_adapter) / af.ADAPTER_WEIGHTS)
+        digest = af.weights_sha256(af.resolve(config.init_adapter))
         if config.init_adapter_sha256 and config.init_adapter_sha256 != digest:
             raise ConfigError(
                 f"init_adapter: {config.init_adapter}'s weights have sha256 {digest}, not the "

@@ -125,6 +125,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's bytes (read in 1 MiB blocks): how a3duck names content."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 # ----------------------------------------------------------------------------- public names
 
 def is_hub_id(name: str | None) -> bool:

@@ -18,7 +18,6 @@ File names: :mod:`a3duck.adapter_folder`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from a3duck import adapter_folder as af
 from a3duck.config import MIX_KEY, save_config
 from a3duck.errors import AdapterMismatchError, ConfigError
 from a3duck.files import replacing_folder
+from a3duck.files import sha256_file as sha256  # noqa: F401  (published name)
 from a3duck.limits import check_number, non_finite
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,6 @@ def _checked_spec(spec: str) -> tuple[str, float | None]:
     if weight is not None:
         check_number(f"--adapter {spec}: the weight", weight)
     return source, weight
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_compatible(sources: list[MixSource], tensors: list[dict]) -> None:
@@ -181,6 +173,6 @@ def mix_record(sources: list[MixSource], weights: list[float], mode: str) -> dic
         "prompt_template": af.template(sources[0].folder),
         MIX_KEY: {"mode": mode, "sources": [
             {"adapter": s.source, "revision": s.revision, "weight": w,
-             "sha256": sha256(af.weights_file(s.folder))}
+             "sha256": af.weights_sha256(s.folder)}
             for s, w in zip(sources, weights)]},
     }

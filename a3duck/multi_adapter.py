@@ -35,11 +35,11 @@ from torch import nn
 
 from a3duck import adapter_folder, models
 from a3duck.adapter_folder import ia3_vectors, recorded_base
+from a3duck.adapter_names import BASE
 from a3duck.errors import AdapterMismatchError, ModelError
 
 log = logging.getLogger(__name__)
 
-BASE = "base"  # the name of "no adapter" in every selection
 
 
 @dataclass(frozen=True)

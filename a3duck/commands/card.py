@@ -8,6 +8,7 @@ from pathlib import Path
 from a3duck.adapter_folder import CARD, EVAL_RESULTS
 from a3duck.publish import DEFAULT_REPO_ID
 from a3duck.publish.card import LANGS
+from a3duck.publish.readme import BESIDE, card_target
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=LANGS, default="en", help="card language (en or ko)")
     parser.add_argument("--output", default=None,
                         help=f"write the card here instead of ADAPTER/{CARD}")
+    parser.add_argument("--overwrite-readme", action="store_true",
+                        help=f"replace a hand-written ADAPTER/{CARD} (backed up first to "
+                        f"{CARD}.bak); by default it is kept and the card is written beside "
+                        f"it as {BESIDE}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     adapter_dir = Path(args.adapter)
     card = render_card(adapter_dir, repo_id=args.repo_id, eval_results=args.eval_results,
                        contamination=args.contamination, lang=args.lang)
-    out = Path(args.output) if args.output else adapter_dir / "README.md"
+    out, note = (Path(args.output), None) if args.output else card_target(
+        adapter_dir / CARD, args.overwrite_readme)
+    if note:
+        print(f"note: {note}")
     atomic_write_text(out, str(card))
     print(f"model card written: {out}")
     hub_file = write_hub_eval_results(out.parent, load_eval_results(args.eval_results,

@@ -18,9 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the adapter's recorded base, else the embedded "
                         "HuggingFaceTB/SmolLM2-135M-Instruct)")
     parser.add_argument("--adapter", action="append", default=[],
-                        help="IA3 adapter folder or Hub id; evaluated next to the base with "
-                        "deltas (without it, the base alone). Repeat it to evaluate several "
-                        "adapters of one base in one run (the base is loaded once)")
+                        help="IA3 adapter folder or Hub id, optionally NAME=FOLDER_OR_ID; "
+                        "evaluated next to the base with deltas (without it, the base alone). "
+                        "Repeat it to evaluate several adapters of one base in one run (the "
+                        "base is loaded once; rows are labelled by NAME, else the Hub id or "
+                        "run folder's name)")
     parser.add_argument("--tasks", default="all", help="comma-separated subset of "
                         f"{','.join(TASK_ORDER)} (default: all)")
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N documents "

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(downloads the base; as large as the base model)")
     parser.add_argument("--lang", choices=LANGS, default="en",
                         help="language of the card when push has to render it")
+    parser.add_argument("--overwrite-readme", action="store_true",
+                        help="upload a3duck's card even where the folder's README.md is "
+                        "hand-written (default: a hand-written README is uploaded as it is)")
     add_upload_arguments(parser, "Upload IA3 adapter with a3duck")
 
 
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         token = require_token()  # before any network call, so a missing token sends nothing
     with staging_folder(args.staging_dir) as out:
         notes = stage(Path(args.adapter_dir), out, args.repo_id, lang=args.lang,
-                      include_merged=args.include_merged)
+                      include_merged=args.include_merged,
+                      overwrite_readme=args.overwrite_readme)
         check_staged(out, token)
         print(describe(out, notes))
         if args.dry_run:

@@ -12,25 +12,17 @@ benchmark's folder).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from a3duck.evaluation.leaderboard import LEADERBOARD_TASKS
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from a3duck.files import sha256_file
 
 
 def local_source(data_dir: Path, bench: str) -> dict:
     folder = Path(data_dir) / LEADERBOARD_TASKS[bench].data_folder
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     return {"kind": "local",
-            "files": {p.relative_to(data_dir).as_posix(): _sha256(p) for p in files}}
+            "files": {p.relative_to(data_dir).as_posix(): sha256_file(p) for p in files}}
 
 
 def hub_source(task, one_of: int = 1) -> dict:

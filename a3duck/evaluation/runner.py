@@ -139,11 +139,20 @@ class ModelSpec:
 
 def adapter_labels(adapters: list[str]) -> list[str]:
     """The ``model`` label of each adapter's rows: ``adapter`` for a single one (as always);
-    with several, each adapter's folder or repo name (numbered when two names coincide)."""
+    with several, each one's display name (``NAME=SOURCE``, a Hub id, the run folder's name:
+    :mod:`a3duck.adapter_names`), distinct."""
+    from a3duck.adapter_names import display_names
+
     if len(adapters) == 1:
         return ["adapter"]
-    names = [Path(a.rstrip("/")).name for a in adapters]
-    return [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
+    return [name for name, _ in display_names(adapters)]
+
+
+def adapter_sources(adapters: list[str]) -> list[str]:
+    """Each adapter's folder or Hub id, without its ``NAME=``."""
+    from a3duck.adapter_names import split_spec
+
+    return [split_spec(a)[1] for a in adapters]
 
 
 def _switch(model, adapter_dir: Path, name: str, previous: str | None):
@@ -174,10 +183,11 @@ def token_counts(lm, names: dict[str, list[str]]) -> dict[str, dict]:
 
 def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], dict]:
     """Evaluate the base and then each adapter on the planned tasks, loading the base once.
-    Returns (rows, details)."""
+    Returns (rows, details); ``details["sha256"]`` maps each adapter's label to its weights'
+    sha256 (what `a3duck card` matches results by)."""
     from a3duck import adapter_folder, models
 
-    adapter_dirs = [adapter_folder.resolve(a) for a in spec.adapters]
+    adapter_dirs = [adapter_folder.resolve(a) for a in adapter_sources(spec.adapters)]
     cls = lm_class(spec.backend)
     dtype = models.pick_dtype(spec.dtype, spec.device)
     model, path = models.load_base(spec.base_model, dtype=dtype, device=spec.device)
@@ -186,9 +196,10 @@ def run_suite(spec: ModelSpec, p: Plan, limit: int | None) -> tuple[list[dict], 
     backend = "hf" if cls.__name__ == "HFLM" else spec.backend
     extra = ({"prefix_cache_tokens": spec.prefix_cache_tokens}
              if backend == "a3duck" and spec.prefix_cache_tokens is not None else {})
-    rows, details = [], {"backend": backend, "dtype": str(model.dtype).removeprefix("torch."),
-                         "tokens": {}}
     labels = adapter_labels(spec.adapters)
+    rows, details = [], {"backend": backend, "dtype": str(model.dtype).removeprefix("torch."),
+                         "tokens": {}, "sha256": {label: adapter_folder.weights_sha256(d)
+                                                  for label, d in zip(labels, adapter_dirs)}}
     previous = None
     for n, (which, adapter_dir) in enumerate([("base", None),
                                               *zip(labels, adapter_dirs, strict=True)]):

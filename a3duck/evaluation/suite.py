@@ -15,6 +15,7 @@ from a3duck.evaluation.runner import (
     EvalError,
     ModelSpec,
     adapter_labels,
+    adapter_sources,
     parse_tasks,
     plan,
     run_suite,
@@ -53,7 +54,7 @@ def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = Non
 
     benches = parse_tasks(tasks)
     adapters = list(adapters or [])
-    first = adapters[0] if adapters else None
+    first = adapter_sources(adapters)[0] if adapters else None
     spec = ModelSpec(base_model=base_model or _base_for(first), adapters=adapters,
                      dtype=dtype, device=device, batch_size=batch_size, backend=backend,
                      prefix_cache_tokens=prefix_cache_tokens)
@@ -67,12 +68,13 @@ def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = Non
             log.warning("%s: missing, not evaluated (%s)", bench, why)
         rows, details = run_suite(spec, p, limit)
         sources = provenance.data_sources(p.names, p.objects, data_dir)
-    backend, used_dtype, tokens = (details.pop(k) for k in ("backend", "dtype", "tokens"))
+    backend, used_dtype, tokens, digests = (details.pop(k) for k in
+                                            ("backend", "dtype", "tokens", "sha256"))
     document = res.build_document(
         portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
         rows, settings=_settings(backend, limit, dtype, data_dir, started),
         details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
-        **_adapter_names(adapters))
+        adapter_sha256=digests, **_adapter_names(adapters))
     provenance.stamp(rows, sources, lm_eval_version=document["lm_eval_version"],
                      backend=backend, dtype=used_dtype, batch_size=batch_size,
                      limit=limit, date=document["date"])
@@ -95,8 +97,8 @@ def _adapter_names(adapters: list[str]) -> dict:
     """With several adapters: {"adapters": {row label: portable name}}."""
     if len(adapters) < 2:
         return {}
-    return {"adapters": dict(zip(adapter_labels(adapters), map(portable_name, adapters),
-                                 strict=True))}
+    return {"adapters": dict(zip(adapter_labels(adapters),
+                                 map(portable_name, adapter_sources(adapters)), strict=True))}
 
 
 def format_tokens(counts: dict[str, dict]) -> str:

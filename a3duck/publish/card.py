@@ -63,7 +63,7 @@ def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
     check_repo_id(repo_id)
     ctx = card_context(Path(adapter_dir), repo_id, eval_results, contamination)
     data = ModelCardData(
-        base_model=ctx["base_model"], library_name="peft", pipeline_tag="text-generation",
+        base_model=ctx["base_model"] if ctx["base_link"] else None, library_name="peft", pipeline_tag="text-generation",
         license="mit", language=["en"], datasets=ctx["datasets"] or None,
         tags=["ia3", "peft", "a3duck", "text-generation"], model_name=repo_id.split("/")[-1],
         eval_results=model_index_results(ctx["eval_raw"]) or None,
@@ -87,7 +87,10 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
     eval_raw = load_eval_results(eval_results, adapter_dir, base)
     sources = _data_sources(config)
     return {
-        "repo_id": repo_id, "base_model": base, "a3duck_version": __version__,
+        # a local base is shown by its folder's name, never its path, and is not linked
+        "repo_id": repo_id, "base_model": public_name(base) or base,
+        "base_link": f"https://huggingface.co/{base}" if is_hub_id(base) else None,
+        "a3duck_version": __version__,
         "params": parameter_counts(adapter_dir, base),
         "target_modules": _names(adapter_cfg.get("target_modules")),
         "feedforward_modules": _names(adapter_cfg.get("feedforward_modules")),
@@ -98,13 +101,27 @@ def card_context(adapter_dir: Path, repo_id: str, eval_results, contamination) -
         "train": train_metrics(adapter_dir), "data_report": data_report(adapter_dir),
         "contamination": contamination_summary(contamination),
         "eval": eval_table(eval_raw), "eval_raw": eval_raw,
-        "mix": (config or {}).get(MIX_KEY),
+        "mix": _public_mix((config or {}).get(MIX_KEY)),
         "lineage": lineage(adapter_dir),
         "task_headers": [spec.card_header for spec in LEADERBOARD_TASKS.values()],
         "references": reference_rows(), "plots": sorted(
             p.relative_to(adapter_dir).as_posix()
             for p in adapter_dir.glob(f"{adapter_folder.PLOTS}/*.png")),
     }
+
+
+def _public_mix(mix: dict | None) -> dict | None:
+    """The mix record with each local source named by its display name (its run folder's,
+    :mod:`a3duck.adapter_names`), never its path; the sha256 identifies it."""
+    from a3duck.adapter_names import default_name
+
+    def shown(src: str) -> str:
+        return default_name(src) if Path(src).expanduser().is_dir() else public_name(src)
+
+    if not mix:
+        return mix
+    return {**mix, "sources": [{**s, "adapter": shown(str(s.get("adapter")))}
+                               for s in mix.get("sources") or []]}
 
 
 def check_repo_id(repo_id: str) -> str:

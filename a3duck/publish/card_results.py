@@ -33,20 +33,52 @@ def load_eval_results(path, adapter_dir: Path, base: str) -> dict | None:
     data = read_json(found)
     if not isinstance(data.get("results"), list):
         raise CardError(f"{found}: no 'results' list (is it from `a3duck eval`?)")
-    data = _rows_of(data, adapter_dir)
-    if data.get("base_model") and base and data["base_model"] != base:
+    label = _label_by_hash(data, adapter_dir, found, explicit=bool(path))
+    if label is False:
+        return None
+    data = _rows_of(data, adapter_dir, label)
+    from a3duck.evaluation.suite import portable_name  # how eval names a local base
+
+    if data.get("base_model") and base and data["base_model"] not in (base, portable_name(base)):
         raise CardError(f"{found} evaluated base {data['base_model']!r}, but this adapter was "
                         f"trained on {base!r}; pass the eval results of this adapter")
     return data
 
 
-def _rows_of(data: dict, adapter_dir: Path) -> dict:
+def _label_by_hash(data: dict, adapter_dir: Path, found: Path, explicit: bool):
+    """The row label whose recorded weights sha256 is this adapter's; None when the file records
+    no hashes (older `a3duck eval`: matched by name, with a warning); False when a file found
+    beside the adapter holds another adapter's results (left out, one line says why). A file
+    passed explicitly that covers no adapter with this hash is a CardError."""
+    digests = data.get("adapter_sha256")
+    if not isinstance(digests, dict) or not digests:
+        if data.get("adapter") or data.get("adapters"):
+            log.warning("%s records no adapter weights sha256 (made before a3duck recorded "
+                        "it): attached by name; re-run `a3duck eval` to attach by content",
+                        found.name)
+        return None
+    mine = adapter_folder.weights_sha256(adapter_dir)
+    label = next((k for k, v in digests.items() if v == mine), None)
+    if label is not None:
+        return label
+    why = (f"{found.name} holds results for weights sha256 "
+           f"{', '.join(v[:12] + '…' for v in digests.values())}, not this adapter's "
+           f"{mine[:12]}… (another run's, or the adapter changed since it was evaluated)")
+    if explicit:
+        raise CardError(f"{why}; run `a3duck eval` on this adapter or pass its results")
+    log.warning("%s: the card says 'not evaluated'", why)
+    return False
+
+
+def _rows_of(data: dict, adapter_dir: Path, label: str | None = None) -> dict:
     """A several-adapter run (``adapters``: row label -> name): keep the base and this adapter's
-    rows (matched by folder name), relabelled ``adapter``."""
+    rows (matched by weights hash, else by folder name), relabelled ``adapter``."""
     names = data.get("adapters")
     if not names:
         return data
-    label = next((k for k, v in names.items() if Path(str(v)).name == adapter_dir.name), None)
+    if label is None:
+        label = next((k for k, v in names.items() if Path(str(v)).name == adapter_dir.name),
+                     None)
     if label is None:
         raise CardError(f"the eval results cover adapters {', '.join(names.values())}, not "
                         f"{adapter_dir.name}; pass this adapter's eval results")

@@ -1,26 +1,21 @@
 """The Space's adapter zoo: which adapters to serve, their display names, what About shows.
 
 ``--adapter`` may be given several times and ``A3DUCK_ADAPTER`` may hold a comma-separated list.
-Each adapter gets a unique display name: ``NAME=PATH_OR_ID`` sets it; otherwise a Hub id is its
-own name, and a local folder is named by its folder name — or, for a folder called ``adapter``
-(what ``a3duck train`` writes), by its run folder's name — with ``-2``, ``-3``... added where
-names collide. ``base`` is reserved for the base model. Visitors choose among exactly these
+Each adapter gets a unique display name by the one rule of :mod:`a3duck.adapter_names`
+(``NAME=PATH_OR_ID``, a Hub id, or the run folder's name). Visitors choose among exactly these
 names; nothing a visitor sends can make the Space load anything.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from a3duck.adapter_names import display_names
 from a3duck.errors import ConfigError
-from a3duck.multi_adapter import BASE
 
 log = logging.getLogger(__name__)
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,95}$")
 
 
 def adapter_specs(value: str | list[str] | None) -> list[str]:
@@ -28,42 +23,11 @@ def adapter_specs(value: str | list[str] | None) -> list[str]:
     parts = value if isinstance(value, list) else str(value or "").split(",")
     specs = [p.strip() for item in parts for p in str(item).split(",")]
     if value and not (len(specs) == 1 and not specs[0]) and not all(specs):
-        from a3duck.errors import ConfigError  # ",, ," would silently serve the base alone
-
+        # ",, ," would silently serve the base alone
         raise ConfigError(f"the adapter list {', '.join(map(repr, parts))} has an empty name: "
                           "give adapter folders or Hub ids separated by commas (A3DUCK_ADAPTER "
                           "or --adapter), or 'none' for the base alone")
     return [s for s in specs if s and s.lower() != "none"]
-
-
-def display_names(specs: list[str]) -> list[tuple[str, str]]:
-    """``[(display name, source)]`` for ``NAME=SOURCE`` / Hub id / local folder specs."""
-    out, used = [], {BASE}
-    for spec in specs:
-        name, sep, source = spec.partition("=")
-        if sep and name and NAME_RE.match(name):
-            if name in used:
-                raise ConfigError(f"adapter name {name!r} is used twice (or is reserved): "
-                                  "give each NAME=... its own name")
-        else:
-            source, name = spec, default_name(spec)
-            base, n = name, 2
-            while name in used:
-                name, n = f"{base}-{n}", n + 1
-        used.add(name)
-        out.append((name, source))
-    return out
-
-
-def default_name(source: str) -> str:
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        return source  # a Hub id names itself
-    folder = folder.resolve()
-    return folder.parent.name if folder.name == "adapter" and folder.parent.name else folder.name
-
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

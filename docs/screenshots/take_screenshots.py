@@ -24,8 +24,8 @@ def main(adapter: str) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from playwright.sync_api import expect, sync_playwright
 
-    from a3duck.space.ui import build_demo
     from a3duck.space.runtime import Runtime, ServeConfig
+    from a3duck.space.ui import build_demo
 
     runtime = Runtime.load(ServeConfig(adapter=adapter, device="cpu"))
     demo = build_demo(runtime).queue(max_size=8, default_concurrency_limit=1)
