@@ -32,6 +32,7 @@ from a3duck.errors import AdapterMismatchError, ConfigError
 from a3duck.files import replacing_folder
 from a3duck.files import sha256_file as sha256  # noqa: F401  (published name)
 from a3duck.limits import check_number, non_finite
+from a3duck.outputs import check_output, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +142,20 @@ def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multipli
 
     ``write_card(folder, name)`` writes the model card into the folder being built (the
     command passes the publish package's renderer: the core does not import it)."""
-    from safetensors.torch import save_file
 
     if not specs:
         raise ConfigError("give at least one --adapter to mix")
     out = Path(output_dir)
     if out.exists():
         raise ConfigError(f"{out} already exists: choose another --output-dir or remove it")
+    check_output(out, "--output-dir")
+    with output_lock(out):
+        return _mix(specs, out, mode, write_card)
+
+
+def _mix(specs: list[str], out: Path, mode: str, write_card) -> Path:
+    from safetensors.torch import save_file
+
     sources = resolve_sources(specs)
     tensors = [af.tensors(s.folder) for s in sources]
     check_compatible(sources, tensors)

@@ -233,10 +233,18 @@ def merge_adapter(adapter: str, output_dir: str | Path, base: str | None = None,
     An existing ``output_dir`` is refused (ModelError) unless ``replace``. See
     :func:`load_merged` for how the base is loaded.
     """
+    from a3duck.outputs import check_output, output_lock
+
+    out = Path(output_dir)
+    check_output(out, "--output-dir")
+    with output_lock(out):
+        return _write_merged(adapter, out, base, dtype, replace)
+
+
+def _write_merged(adapter: str, out: Path, base: str | None, dtype, replace: bool) -> Path:
     from a3duck.files import replacing_folder
 
     merged, tokenizer = load_merged(adapter, base, dtype)
-    out = Path(output_dir)
     try:
         with replacing_folder(out, replace=replace) as tmp:
             merged.save_pretrained(str(tmp), safe_serialization=True)

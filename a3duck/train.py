@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 import zipfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from a3duck.config import ConfigError, TrainConfig, read_recipe, save_config
 from a3duck.errors import A3DuckError, TrainingError
 from a3duck.files import replacing_folder
 from a3duck.model_checks import check_model_settings
+from a3duck.outputs import check_output, output_lock
 from a3duck.prompts import AUTO_NAME
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,14 @@ PREFERENCE_METRICS = ("rewards/", "logps/")  # TRL's DPO metric names, kept per 
 # ----------------------------------------------------------------------------- training
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Train an IA3 adapter; return the final adapter folder (OUTPUT_DIR/adapter)."""
+    """Train an IA3 adapter; return the final adapter folder (OUTPUT_DIR/adapter). The output
+    folder is locked for the whole run (:func:`a3duck.outputs.output_lock`)."""
+    check_output_dir(Path(config.output_dir))
+    with output_lock(config.output_dir):
+        return _train(config, resume)
+
+
+def _train(config: TrainConfig, resume: bool) -> Path:
     from transformers import set_seed
 
     set_seed(config.seed)
@@ -78,10 +85,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
 
 def preflight(config: TrainConfig, resume: bool) -> Path:
-    """What can be checked before loading anything: the output folder is usable, the device
-    exists, and a resumed run means what its checkpoints mean. Returns the checkpoint folder."""
+    """What can be checked before loading anything (the output folder was checked by
+    :func:`train` before taking its lock): the device exists, and a resumed run means what its checkpoints mean. Returns the checkpoint folder."""
     out = Path(config.output_dir)
-    check_output_dir(out)
     models.check_device(config.device)
     checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
     if resume and _has_checkpoint(checkpoints):
@@ -90,16 +96,10 @@ def preflight(config: TrainConfig, resume: bool) -> Path:
 
 
 def check_output_dir(out: Path) -> None:
-    """ConfigError if ``out`` (or what it would be created in) is a file or not writable."""
-    probe = out.absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    for path in (probe, out / "adapter", out / CHECKPOINTS):
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"output_dir: {path} is a file, not a folder; choose another "
-                              "--output-dir")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"output_dir: {probe} is not writable; choose another --output-dir")
+    """ConfigError if ``out`` (or what it would be created in, or its adapter/checkpoint
+    folders) is a file or not writable."""
+    for path in (out, out / "adapter", out / CHECKPOINTS):
+        check_output(path, "output_dir", flag="--output-dir")
 
 
 # Settings a resumed run may change without changing what its checkpoints mean; the length of

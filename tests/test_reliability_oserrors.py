@@ -42,5 +42,5 @@ def test_read_only_location_is_one_message(tiny_llama_dir, tmp_path, small_mount
     assert main(["mix", "--adapter", str(adapter), "--output-dir",
                  str(small_mount / "mixed")]) == 2
     err = capsys.readouterr().err
-    assert "the file system is read-only: choose a writable location" in err
+    assert "is on a read-only file system: choose a writable location" in err
     assert str(Path(small_mount)) in err and "Traceback" not in err

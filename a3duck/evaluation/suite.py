@@ -20,6 +20,7 @@ from a3duck.evaluation.runner import (
     plan,
     run_suite,
 )
+from a3duck.outputs import check_output, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +60,32 @@ def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = Non
                      dtype=dtype, device=device, batch_size=batch_size, backend=backend,
                      prefix_cache_tokens=prefix_cache_tokens)
     output = output or adapter_folder.default_eval_output(first)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
-        p = plan(benches, data_dir, Path(work))
-        for note in p.notes:
-            log.info("%s", note)
-        for bench, why in p.missing.items():
-            log.warning("%s: missing, not evaluated (%s)", bench, why)
-        rows, details = run_suite(spec, p, limit)
-        sources = provenance.data_sources(p.names, p.objects, data_dir)
-    backend, used_dtype, tokens, digests = (details.pop(k) for k in
-                                            ("backend", "dtype", "tokens", "sha256"))
-    document = res.build_document(
-        portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
-        rows, settings=_settings(backend, limit, dtype, data_dir, started),
-        details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
-        adapter_sha256=digests, **_adapter_names(adapters))
-    provenance.stamp(rows, sources, lm_eval_version=document["lm_eval_version"],
-                     backend=backend, dtype=used_dtype, batch_size=batch_size,
-                     limit=limit, date=document["date"])
-    res.write_results(output, document)
-    print(res.format_table(rows, p.missing))
-    if tokens.get("base"):
-        print(format_tokens(tokens["base"]))
-    print(f"\nwrote {output}")
+    check_output(output, "--output", folder=False)  # before the model loads, not after
+    with output_lock(output, "--output"):
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
+            p = plan(benches, data_dir, Path(work))
+            for note in p.notes:
+                log.info("%s", note)
+            for bench, why in p.missing.items():
+                log.warning("%s: missing, not evaluated (%s)", bench, why)
+            rows, details = run_suite(spec, p, limit)
+            sources = provenance.data_sources(p.names, p.objects, data_dir)
+        backend, used_dtype, tokens, digests = (details.pop(k) for k in
+                                                ("backend", "dtype", "tokens", "sha256"))
+        document = res.build_document(
+            portable_name(spec.base_model), portable_name(first) if len(adapters) == 1 else None,
+            rows, settings=_settings(backend, limit, dtype, data_dir, started),
+            details=details, missing=p.missing, notes=p.notes, tokens_read=tokens,
+            adapter_sha256=digests, **_adapter_names(adapters))
+        provenance.stamp(rows, sources, lm_eval_version=document["lm_eval_version"],
+                         backend=backend, dtype=used_dtype, batch_size=batch_size,
+                         limit=limit, date=document["date"])
+        res.write_results(output, document)
+        print(res.format_table(rows, p.missing))
+        if tokens.get("base"):
+            print(format_tokens(tokens["base"]))
+        print(f"\nwrote {output}")
     return output
 
 

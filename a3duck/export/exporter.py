@@ -22,6 +22,7 @@ from a3duck.config import EXPORT_KEY, save_config
 from a3duck.errors import ExportError
 from a3duck.export import fidelity, gguf, lora, modelfile
 from a3duck.files import atomic_write_text, public_name, replacing_folder
+from a3duck.outputs import check_output, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def export(adapter: str, output_dir: str | Path, fmt: str, *, outtype: str = "f1
     """Export ``adapter`` into ``output_dir``; returns what was written and measured."""
     out = Path(output_dir)
     check_request(fmt, outtype, str(rank), out, overwrite)
+    check_output(out, "--output-dir")
+    with output_lock(out):
+        return _export(adapter, out, fmt, outtype, rank, max_kl, base, data)
+
+
+def _export(adapter, out, fmt, outtype, rank, max_kl, base, data) -> dict:
     adapter_dir, base_name = resolve_base(adapter, base)
     if fmt == "safetensors":
         models.merge_adapter(adapter, out, base=base, replace=True)
