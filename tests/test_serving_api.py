@@ -181,6 +181,30 @@ def test_bad_requests_answer_in_openai_shape(client, server):
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
 
 
+def test_oversized_bodies_get_413_and_are_never_logged(client, server):
+    """64 MB bodies (the probe's): refused with 413 in OpenAI's shape, by Content-Length and
+    chunked alike, on /v1 and on Gradio's own routes; the payload never reaches the log."""
+    import httpx
+
+    url, log = server
+    root = url.removesuffix("/v1")
+    payload = b'{"model": "base", "messages": "' + b"SECRETPAYLOAD" * 5_000_000 + b'"}'
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+    def chunks():
+        for i in range(0, len(payload), 1 << 20):
+            yield payload[i:i + (1 << 20)]
+
+    for target, content in ((f"{url}/chat/completions", payload),
+                            (f"{url}/chat/completions", chunks()),
+                            (f"{root}/gradio_api/queue/join", payload)):
+        reply = httpx.post(target, content=content, headers=headers, timeout=60)
+        assert reply.status_code == 413, (target, reply.text[:200])
+        assert reply.json()["error"]["code"] == "request_too_large"
+    assert ask(client, "base", "hi", 2, False)  # still serving
+    assert "SECRETPAYLOAD" not in log.read_text()
+
+
 def test_64_concurrent_clients_and_a_client_that_leaves(client):
     stream = client.chat.completions.create(model="c", messages=[{"role": "user",
                                                                   "content": "Tell a story"}],

@@ -249,6 +249,8 @@ def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None
     """Load the model once, then serve until interrupted (``banner_on_error``: see prepare).
     The OpenAI API (:mod:`a3duck.serving`, configured by ``api``) is served at /v1 on the
     same port, through Gradio's FastAPI app (its ``app_kwargs`` routes)."""
+    from a3duck.serving import body_limit
+
     check_port(config.host, config.port)  # before the model loads, not after
     demo, runtime = prepare(config, banner_on_error=banner_on_error)
     routes = []
@@ -267,7 +269,8 @@ def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None
              "; MCP server at /gradio_api/mcp/" if config.mcp else "")
     try:
         demo.launch(server_name=config.host, server_port=config.port, show_error=False,
-                    mcp_server=config.mcp, app_kwargs={"routes": routes}, quiet=True)
+                    mcp_server=config.mcp, quiet=True,
+                    app_kwargs={"routes": routes, "middleware": [body_limit.middleware()]})
     except OSError:  # taken while the model loaded
         check_port(config.host, config.port)
         raise
