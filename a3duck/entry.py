@@ -19,7 +19,7 @@ def invoke(module, argv: list[str], *, prog: str, description: str,
     """Parse ``argv`` for a command module and run it the way every a3duck entry point does:
     logging set up once (a3duck.logs), user errors printed without a traceback (exit 2).
     ``defaults`` adds attributes that no flag sets (app.py's Space folder)."""
-    from a3duck import logs
+    from a3duck import logs, scratch
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", default=verbose, help=VERBOSE_HELP)
@@ -30,6 +30,8 @@ def invoke(module, argv: list[str], *, prog: str, description: str,
     if empty:  # "" would mean "here" as a path, or nothing as a name
         parser.error(f"{empty} is empty: give a file, folder, Hub id or value")
     logs.setup(args.verbose)
+    scratch.sweep()  # what runs killed with kill -9 left in the temporary folder
+    scratch.stop_cleanly_on_sigterm()  # a stopped run removes its own temporary folders
     return run_command(module, args)
 
 

@@ -111,11 +111,12 @@ def _sweep_leftovers(target: Path) -> None:
     """Remove ``.target.tmp-PID-*`` / ``.target.old-PID-*`` folders of processes that are gone."""
     for path in target.parent.glob(f".{target.name}.*-*-*"):
         parts = path.name[len(target.name) + 2:].split("-")
-        if parts[0] in ("tmp", "old") and parts[1].isdigit() and not _alive(int(parts[1])):
+        if parts[0] in ("tmp", "old") and parts[1].isdigit() and not pid_alive(int(parts[1])):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours to signal or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

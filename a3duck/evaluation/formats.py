@@ -13,9 +13,6 @@ Docs are in the Hub dataset format each lm-eval task consumes:
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -35,9 +32,9 @@ _SPLITS = ("train", "validation", "test", "dev")
 
 @cache
 def _workdir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="a3duck-formats-"))
-    atexit.register(shutil.rmtree, path, True)
-    return path
+    from a3duck.scratch import process_folder
+
+    return process_folder("formats")
 
 
 @lru_cache(maxsize=64)

@@ -5,7 +5,6 @@ file and printed as a table: the library behind `a3duck eval` (its flags are in
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from a3duck.evaluation.runner import (
     run_suite,
 )
 from a3duck.outputs import check_output, output_lock
+from a3duck.scratch import temp_folder
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def evaluate_to_file(*, base_model: str | None, adapters: list[str] | None = Non
     check_output(output, "--output", folder=False)  # before the model loads, not after
     with output_lock(output, "--output"):
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="a3duck-eval-") as work:
+        with temp_folder("eval") as work:
             p = plan(benches, data_dir, Path(work))
             for note in p.notes:
                 log.info("%s", note)

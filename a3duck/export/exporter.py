@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from a3duck.errors import ExportError
 from a3duck.export import fidelity, gguf, lora, modelfile
 from a3duck.files import atomic_write_text, public_name, replacing_folder
 from a3duck.outputs import check_output, output_lock
+from a3duck.scratch import temp_folder
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _gguf(adapter: str, adapter_dir: Path, base: str | None, out: Path, outtype:
     name = f"{adapter_dir.name}-{outtype}.gguf" if adapter_dir.name != "adapter" else \
         f"{adapter_dir.parent.name}-{outtype}.gguf"
     template = adapter_folder.template(adapter_folder.resolve(adapter))
-    with tempfile.TemporaryDirectory() as tok_dir, replacing_folder(out) as tmp:
+    with temp_folder("tokenizer") as tok_dir, replacing_folder(out) as tmp:
         tokenizer.save_pretrained(tok_dir)
         gguf.write_gguf(merged, tokenizer, Path(tok_dir), tmp / name, outtype,
                         name.removesuffix(".gguf"))

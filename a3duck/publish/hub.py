@@ -19,7 +19,6 @@ import fnmatch
 import os
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from a3duck.errors import A3DuckError
 from a3duck.files import atomic_write_text, find_local_paths, is_hub_id, scrub_local_paths
 from a3duck.publish import readme as readmes
 from a3duck.publish.card import check_repo_id, render_card
+from a3duck.scratch import temp_folder
 
 # Written by the tokenizers library (no path fields); a vocabulary entry that looks like a path
 # must not be rewritten, or the published tokenizer would differ from the trained one.
@@ -46,8 +46,8 @@ class HubError(A3DuckError):
 def staging_folder(staging_dir: str | None):
     """``--staging-dir`` (kept; must be empty or absent) or a temporary folder (removed)."""
     if staging_dir is None:
-        with tempfile.TemporaryDirectory(prefix="a3duck-push-") as tmp:
-            yield Path(tmp)
+        with temp_folder("push") as tmp:
+            yield tmp
         return
     out = Path(staging_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

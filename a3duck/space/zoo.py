@@ -70,20 +70,16 @@ def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
     temporary folder (reads only the small adapter file). None without an adapter."""
     if not adapter:
         return None
-    import atexit
-    import shutil
-    import tempfile
-
     from a3duck import adapter_folder
     from a3duck.inspection import inspect_adapter
+    from a3duck.scratch import process_folder
 
     folder = adapter_folder.resolve(adapter, revision)
     shipped = adapter_folder.shipped_heatmap(folder)
     if shipped:
         return str(shipped)
     try:
-        out = Path(tempfile.mkdtemp(prefix="a3duck-plots-"))
-        atexit.register(shutil.rmtree, out, True)  # no litter in the temporary folder
+        out = process_folder("plots")  # removed at exit: no litter in the temporary folder
         inspect_adapter(folder, out)
     except Exception as exc:  # noqa: BLE001 - the About panel must not stop the Space
         log.warning("could not draw the IA3 plot: %s", exc)
