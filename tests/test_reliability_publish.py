@@ -119,3 +119,41 @@ def test_tokenizer_vocabulary_is_published_verbatim(adapter, tmp_path):
     hub.stage(adapter, staged, REPO)
     assert (staged / "tokenizer.json").read_bytes() == (adapter / "tokenizer.json").read_bytes()
     hub.check_staged(staged)
+
+
+def _png_with_text(path, chunks: list[tuple[bytes, bytes]]):
+    """A real 1x1 PNG (Pillow) with extra text chunks written the way the PNG spec says."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    Image.new("RGB", (1, 1)).save(path)
+    data = path.read_bytes()
+    end = data.rindex(b"IEND") - 4
+    extra = b"".join(struct.pack(">I", len(body)) + kind + body
+                     + struct.pack(">I", zlib.crc32(kind + body)) for kind, body in chunks)
+    path.write_bytes(data[:end] + extra + data[end:])
+
+
+@pytest.mark.parametrize("kind", ["tEXt", "zTXt", "iTXt"])
+def test_secrets_in_staged_png_metadata_are_refused(adapter, tmp_path, capsys, kind):
+    import zlib
+
+    secret = "hf_" + "A" * 34
+    text = f"uploaded with token {secret} from /home/alice/runs".encode()
+    body = {"tEXt": b"Comment\0" + text, "zTXt": b"Comment\0\0" + zlib.compress(text),
+            "iTXt": b"Comment\0\1\0\0\0" + zlib.compress(text)}[kind]
+    (adapter / "plots").mkdir(exist_ok=True)
+    _png_with_text(adapter / "plots" / "ia3_heatmap.png", [(kind.encode(), body)])
+    assert main(["push", "--adapter-dir", str(adapter), "--repo-id", REPO, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "plots/ia3_heatmap.png contains what looks like an access token" in err
+    assert secret not in err
+
+
+def test_a_clean_png_and_weights_metadata_pass(adapter, capsys):
+    (adapter / "plots").mkdir(exist_ok=True)
+    _png_with_text(adapter / "plots" / "ia3_heatmap.png",
+                   [(b"tEXt", b"Software\0Matplotlib version3.10")])
+    assert main(["push", "--adapter-dir", str(adapter), "--repo-id", REPO, "--dry-run"]) == 0

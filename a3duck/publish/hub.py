@@ -182,13 +182,18 @@ def _check_card(staged: Path) -> list[str]:
     return problems
 
 
-def _text_files(folder: Path):
-    """(path, text) of every UTF-8 file under ``folder``; binaries (weights, images) skipped."""
+def _text_files(folder: Path, binaries: bool = False):
+    """(path, text) of every UTF-8 file under ``folder``; with ``binaries``, also the text that
+    PNGs and safetensors files carry (:mod:`a3duck.publish.binary_text`); others skipped."""
+    from a3duck.publish.binary_text import embedded_text
+
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
             yield path, path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            continue
+            text = embedded_text(path) if binaries else None
+            if text:
+                yield path, text
 
 
 def check_text_files(staged: Path, token: str | None, source_dir: str | None = None
@@ -196,7 +201,7 @@ def check_text_files(staged: Path, token: str | None, source_dir: str | None = N
     """Tokens and local paths in any text file. Under ``source_dir`` (vendored source code,
     whose strings name example paths such as ~/.cache) only this machine's paths count."""
     problems = []
-    for path, text in _text_files(staged):
+    for path, text in _text_files(staged, binaries=True):
         rel = path.relative_to(staged).as_posix()
         if (token and token in text) or TOKEN_RE.search(text):
             problems.append(f"{rel} contains what looks like an access token")
