@@ -71,7 +71,12 @@ def _train(config: TrainConfig, resume: bool) -> Path:
     if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
         save_config(config, checkpoints / af.TRAIN_CONFIG)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints) if resume else None)
+    try:
+        trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints)
+                      if resume else None)
+    except OSError:  # a full disk while saving: no torn checkpoint stays (complete or absent)
+        _remove_torn(checkpoints)
+        raise
     wall = time.perf_counter() - started
     summary = {**metrics.summary(trainer.state, wall, _peak_memory_bytes()),
                "fast_path": plan.to_dict(), "lineage": dpo.lineage(config)}
@@ -175,6 +180,16 @@ def _last_complete_checkpoint(folder: Path) -> str | None:
             return str(path)
         log.warning("skipping %s: %s", path.name, problem)
     return None
+
+
+def _remove_torn(folder: Path) -> None:
+    import shutil
+
+    for path in folder.glob("checkpoint-*"):
+        problem = _checkpoint_problem(path)
+        if problem:
+            shutil.rmtree(path, ignore_errors=True)
+            log.warning("removed the torn checkpoint %s (%s)", path.name, problem)
 
 
 def _checkpoint_problem(folder: Path) -> str | None:
