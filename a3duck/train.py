@@ -7,21 +7,20 @@ OUTPUT_DIR/adapter/ written to a temporary folder and renamed into place.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-import zipfile
 from pathlib import Path
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
 from a3duck import adapter_folder as af
+from a3duck import checkpoints as checkpoints_mod
 from a3duck import dataset as dataset_mod
 from a3duck import dpo, fastpath, models, preference
 from a3duck.config import ConfigError, TrainConfig, read_recipe, save_config
-from a3duck.errors import A3DuckError, TrainingError
+from a3duck.errors import TrainingError
 from a3duck.files import replacing_folder
 from a3duck.model_checks import check_model_settings
 from a3duck.outputs import check_output, output_lock
@@ -71,12 +70,9 @@ def _train(config: TrainConfig, resume: bool) -> Path:
     if trainer.is_world_process_zero():  # what the checkpoints mean, checked by --resume
         save_config(config, checkpoints / af.TRAIN_CONFIG)
     started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=_last_complete_checkpoint(checkpoints)
+    with checkpoints_mod.no_torn_checkpoint(checkpoints):
+        trainer.train(resume_from_checkpoint=checkpoints_mod.last_complete(checkpoints)
                       if resume else None)
-    except OSError:  # a full disk while saving: no torn checkpoint stays (complete or absent)
-        _remove_torn(checkpoints)
-        raise
     wall = time.perf_counter() - started
     summary = {**metrics.summary(trainer.state, wall, _peak_memory_bytes()),
                "fast_path": plan.to_dict(), "lineage": dpo.lineage(config)}
@@ -94,8 +90,8 @@ def preflight(config: TrainConfig, resume: bool) -> Path:
     :func:`train` before taking its lock): the device exists, and a resumed run means what its checkpoints mean. Returns the checkpoint folder."""
     out = Path(config.output_dir)
     models.check_device(config.device)
-    checkpoints = _check_checkpoints(out / CHECKPOINTS, resume)
-    if resume and _has_checkpoint(checkpoints):
+    checkpoints = checkpoints_mod.check_fresh(out / CHECKPOINTS, resume)
+    if resume and checkpoints_mod.has_any(checkpoints):
         check_resume_config(checkpoints, config)
     return checkpoints
 
@@ -143,70 +139,6 @@ def check_resume_config(checkpoints: Path, config: TrainConfig) -> None:
     if length:
         log.warning("--resume with a new run length (%s): continuing from step %d; the "
                     "learning-rate schedule follows the new length", "; ".join(length), step)
-
-
-def _check_checkpoints(checkpoints: Path, resume: bool) -> Path:
-    """Refuse to silently restart over an earlier run's checkpoints (alpaca-lora's failure)."""
-    if _has_checkpoint(checkpoints) and not resume:
-        raise ConfigError(
-            f"{checkpoints} holds checkpoints of an earlier run: pass --resume to continue it, "
-            "or choose another --output-dir (or delete that folder) to start over"
-        )
-    if resume and not _has_checkpoint(checkpoints):
-        log.info("--resume: no checkpoint in %s yet, starting from step 0", checkpoints)
-    return checkpoints
-
-
-def _has_checkpoint(folder: Path) -> bool:
-    return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
-
-
-# A checkpoint interrupted while being written lacks some of these; resume skips it.
-CHECKPOINT_FILES = (af.ADAPTER_WEIGHTS, "optimizer.pt", "scheduler.pt",
-                    "trainer_state.json")
-
-
-def _last_complete_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint folder that is complete and loadable, or None; damaged or
-    interrupted ones are named and skipped (resume falls back to the previous one)."""
-    if not folder.is_dir():
-        return None
-    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for path in found:
-        problem = _checkpoint_problem(path)
-        if problem is None:
-            log.info("resuming from %s", path)
-            return str(path)
-        log.warning("skipping %s: %s", path.name, problem)
-    return None
-
-
-def _remove_torn(folder: Path) -> None:
-    import shutil
-
-    for path in folder.glob("checkpoint-*"):
-        problem = _checkpoint_problem(path)
-        if problem:
-            shutil.rmtree(path, ignore_errors=True)
-            log.warning("removed the torn checkpoint %s (%s)", path.name, problem)
-
-
-def _checkpoint_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot be resumed from (missing or damaged files), or None."""
-    missing = [f for f in CHECKPOINT_FILES if not (folder / f).is_file()]
-    if missing:
-        return f"incomplete ({', '.join(missing)} missing)"
-    try:
-        af.tensors(folder)
-        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
-        for state in sorted(folder.glob("*.pt*")):  # torch.save files are zip archives
-            with zipfile.ZipFile(state) as archive:
-                if archive.testzip() is not None:
-                    return f"{state.name} is corrupt or truncated"
-    except (A3DuckError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        return f"damaged ({type(exc).__name__}: {exc})"
-    return None
 
 
 def _build_model(config: TrainConfig, base_path: str, quant: dict | None = None,

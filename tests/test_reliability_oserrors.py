@@ -44,3 +44,25 @@ def test_read_only_location_is_one_message(tiny_llama_dir, tmp_path, small_mount
     err = capsys.readouterr().err
     assert "is on a read-only file system: choose a writable location" in err
     assert str(Path(small_mount)) in err and "Traceback" not in err
+
+
+def test_disk_full_while_checkpointing_leaves_no_torn_checkpoint(tiny_llama_dir, tmp_path,
+                                                                 small_mount, capsys, caplog):
+    """The trainer's first checkpoint does not fit: one message, exit 2, and the half-written
+    checkpoint is removed (a later --resume never meets it); the data and config files stay."""
+    from conftest import repeat_rows, write_jsonl
+
+    data = write_jsonl(tmp_path / "train.jsonl", repeat_rows(8))
+    out = small_mount / "run"
+    argv = ["train", "--base-model", str(tiny_llama_dir), "--data", str(data),
+            "--output-dir", str(out), "--max-steps", "2", "--save-steps", "1",
+            "--batch-size", "2", "--micro-batch-size", "2", "--cutoff-len", "128",
+            "--precision", "fp32", "--device", "cpu", "--warmup-steps", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no space left on the device" in err and "Traceback" not in err
+    assert "removed the torn checkpoint checkpoint-1 (incomplete" in caplog.text
+    checkpoints = out / "checkpoints"
+    assert not list(checkpoints.glob("checkpoint-*"))
+    assert (checkpoints / "a3duck_config.yaml").is_file()  # what a --resume would check
+    assert not (out / "adapter").exists()

@@ -77,7 +77,8 @@ def test_space_reports_damaged_weights(tiny_llama_dir, good_adapter, tmp_path):
 
 
 def test_resume_from_a_torn_checkpoint_uses_the_previous_one(tiny_llama_dir, tmp_path, caplog):
-    from a3duck.train import _last_complete_checkpoint, train
+    from a3duck.checkpoints import last_complete as _last_complete_checkpoint
+    from a3duck.train import train
 
     data = write_jsonl(tmp_path / "train.jsonl", repeat_rows(16))
     config = TrainConfig(base_model=str(tiny_llama_dir), data=str(data),
@@ -97,7 +98,7 @@ def test_resume_from_a_torn_checkpoint_uses_the_previous_one(tiny_llama_dir, tmp
     _truncate(checkpoints / "checkpoint-4" / adapter_folder.ADAPTER_WEIGHTS)  # torn while written
     assert _last_complete_checkpoint(checkpoints) == str(checkpoints / "checkpoint-2")
     assert "skipping checkpoint-4: damaged" in caplog.text
-    with caplog.at_level(logging.INFO, logger="a3duck.train"):
+    with caplog.at_level(logging.INFO, logger="a3duck.checkpoints"):
         train(config, resume=True)  # steps 3-4 again, from checkpoint-2
     assert f"resuming from {checkpoints / 'checkpoint-2'}" in caplog.text
     resumed = load_file(adapter / adapter_folder.ADAPTER_WEIGHTS)
@@ -107,7 +108,8 @@ def test_resume_from_a_torn_checkpoint_uses_the_previous_one(tiny_llama_dir, tmp
 
 
 def test_checkpoint_problems_are_named(tmp_path):
-    from a3duck.train import CHECKPOINT_FILES, _checkpoint_problem
+    from a3duck.checkpoints import CHECKPOINT_FILES
+    from a3duck.checkpoints import problem as _checkpoint_problem
 
     folder = tmp_path / "checkpoint-2"
     folder.mkdir()
