@@ -1,4 +1,4 @@
-"""Training data: the one reader of rows (:func:`read_rows`, in memory and streamed), their
+"""Training data: rows (read by :mod:`a3duck.data_files`, in memory and streamed), their
 validation per schema, duplicates, the data report and rendering (tokenising is
 :mod:`a3duck.dataset`).
 
@@ -19,22 +19,23 @@ Parquet file or Hub dataset. An invalid row gives the same message in memory and
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from a3duck.data_files import FILE_SUFFIXES as FILE_SUFFIXES  # re-exported: one reader
+from a3duck.data_files import BadRow
+from a3duck.data_files import load_numbered as load_numbered
+from a3duck.data_files import load_rows as load_rows
+from a3duck.data_files import read_rows as read_rows
 from a3duck.errors import DataError
 from a3duck.files import public_name
 from a3duck.prompts import CHAT_NAME, get_template, user_text
 
 log = logging.getLogger(__name__)
 
-FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 ANSWER_KEYS = ("output", "response", "completion")
 PREFERENCE_KEYS = frozenset({"chosen", "rejected"})  # what makes a row a preference pair
 CONVERSATION_SCHEMAS = {"messages": ("role", "content"), "conversations": ("from", "value")}
@@ -108,146 +109,32 @@ class DataReport:
         }
 
 
-# ----------------------------------------------------------------------------- loading
-
-def load_rows(spec: str, split: str = "train") -> list[Any]:
-    """Rows of a local file (JSON, JSONL, Parquet, CSV) or a Hub dataset id (bad lines as
-    invalid rows); :func:`load_numbered` keeps each row's number."""
-    return [row for _, row in read_rows(spec, split)]
-
-
-def load_numbered(spec: str, split: str = "train") -> list[tuple[int, Any]]:
-    """``(row number, row)`` of every row, in memory."""
-    return list(read_rows(spec, split))
-
-
-def read_rows(spec: str, split: str = "train", streaming: bool = False
-              ) -> Iterator[tuple[int, Any]]:
-    """THE reader of training data, in memory and streamed: ``(row number, row)`` one at a time
-    (1-based; JSONL: the line number; CSV: the data row), a line that cannot be read as an
-    invalid row with its number. ``streaming`` only changes what cannot be streamed (a JSON
-    array) and reads Hub ids with ``datasets``' streaming."""
-    path = Path(spec).expanduser()
-    if path.suffix.lower() in FILE_SUFFIXES or path.exists():
-        if not path.is_file():
-            raise DataError(f"data file not found: {spec}")
-        yield from _file_rows(path, streaming)
-    else:
-        yield from enumerate(_hub_rows(spec, split, streaming), 1)
-
-
-def _file_rows(path: Path, streaming: bool) -> Iterator[tuple[int, Any]]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        yield from enumerate(_parquet_rows(path), 1)
-        return
-    # surrogateescape keeps undecodable bytes visible so they are reported per row.
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        if suffix == ".csv":
-            yield from _csv_rows(fh, path)
-            return
-        lines = enumerate(fh, 1)
-        for lineno, line in lines:
-            if not line.strip():
-                continue
-            if suffix == ".json" and line.lstrip().startswith("["):
-                if streaming:
-                    raise DataError(f"{path}: a JSON array cannot be streamed; use JSON Lines")
-                yield from enumerate(_json_array(line + fh.read(), path), 1)
-                return
-            yield lineno, _json_line(line, lineno)
-            break
-        for lineno, line in lines:
-            if line.strip():
-                yield lineno, _json_line(line, lineno)
-
-
-def _json_line(line: str, lineno: int) -> Any:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        return _BadRow(f"not valid JSON ({exc.msg})", lineno)
-    except RecursionError:
-        return _BadRow("JSON nested too deeply to read", lineno)
-
-
-def _json_array(text: str, path: Path) -> list[Any]:
-    try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise DataError(f"{path}: JSON nested too deeply to read") from None
-    if not isinstance(rows, list):
-        raise DataError(f"{path}: expected a JSON array of objects or JSON Lines")
-    return rows
-
-
-def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            yield from batch.to_pylist()
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); is it truncated or in "
-                        "another format?") from None
-
-
-def _csv_rows(lines: Iterable[str], path: Path) -> Iterator[tuple[int, Any]]:
-    """Rows as dicts; a row with more fields than the header is a bad row (1-based data row)."""
-    try:
-        for number, row in enumerate(csv.DictReader(lines, restkey=_EXTRA), 1):
-            extra = row.pop(_EXTRA, None)
-            yield number, (_BadRow(f"has {len(row) + len(extra)} fields, the header has "
-                                   f"{len(row)}", number) if extra else row)
-    except csv.Error as exc:
-        raise DataError(f"{path}: not valid CSV ({exc})") from None
-
-
-_EXTRA = object()  # DictReader's key for fields beyond the header
-
-
-@dataclass
-class _BadRow:
-    reason: str
-    row: int
-
-
-def _hub_rows(dataset_id: str, split: str, streaming: bool) -> Iterable[Any]:
-    import datasets
-
-    try:
-        rows = datasets.load_dataset(dataset_id, split=split, streaming=streaming)
-        return rows if streaming else list(rows)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot use this id"
-        raise DataError(
-            f"cannot {'stream' if streaming else 'load'} dataset {dataset_id!r} (split "
-            f"{split!r}) from the Hub: {type(exc).__name__}: {exc}. Pass a local "
-            ".json/.jsonl/.parquet/.csv file instead."
-        ) from None
-
-
 # ----------------------------------------------------------------------------- schemas
 
 def detect_schema(rows: Iterable[Any], source: str) -> str:
-    """'prompt_completion', 'instruction', 'messages' or 'conversations'; DataError otherwise."""
+    """'prompt_completion', 'instruction', 'messages' or 'conversations'; DataError otherwise,
+    and for rows of two schemas in one source (e.g. Alpaca rows among ``messages`` rows)."""
     keys: set[str] = set()
-    for row in rows:
+    first: dict[str, int] = {}  # schema -> position of its first row (1-based)
+    count: dict[str, int] = {}
+    for position, row in enumerate(rows, 1):
         if isinstance(row, dict):
             keys |= set(row)
+            own = _schema_of(set(row))
+            if own:
+                first.setdefault(own, position)
+                count[own] = count.get(own, 0) + 1
     if PREFERENCE_KEYS <= keys:  # chosen/rejected pairs (a3duck.preference)
         raise DataError(f"{source}: preference pairs (columns chosen/rejected) fit --method dpo, "
                         "not sft: pass --method dpo, or SFT rows (e.g. messages, "
                         "prompt/completion)")
-    for name in CONVERSATION_SCHEMAS:
-        if name in keys:
-            return name
-    if {"prompt", "completion"} <= keys:
-        return "prompt_completion"
-    if "instruction" in keys and keys & {"output", "response"}:
-        return "instruction"
+    if len(first) > 1:
+        kinds = "; ".join(f"{count[name]} {name} (first: row {first[name]})"
+                          for name in sorted(first, key=first.get))
+        raise DataError(f"{source}: rows of {len(first)} schemas in one source: {kinds}. Use "
+                        "one schema per file, or list the files as sources of a mixture")
+    if first:
+        return next(iter(first))
     raise DataError(
         f"{source}: unrecognised schema (columns: {', '.join(sorted(keys)) or 'none'}). "
         "Expected instruction/input/output (Alpaca, Open-Platypus), instruction/input/response "
@@ -256,13 +143,25 @@ def detect_schema(rows: Iterable[Any], source: str) -> str:
     )
 
 
+def _schema_of(keys: set[str]) -> str | None:
+    """The schema one row's columns make, or None."""
+    for name in CONVERSATION_SCHEMAS:
+        if name in keys:
+            return name
+    if {"prompt", "completion"} <= keys:
+        return "prompt_completion"
+    if "instruction" in keys and keys & {"output", "response"}:
+        return "instruction"
+    return None
+
+
 def is_conversational(schema: str) -> bool:
     return schema in CONVERSATION_SCHEMAS
 
 
 def to_example(row: Any, number: int, schema: str, template_name: str) -> Example | str:
     """An Example, or the reason the row is invalid."""
-    if isinstance(row, _BadRow):
+    if isinstance(row, BadRow):
         return row.reason
     if not isinstance(row, dict):
         return f"expected an object, got {type(row).__name__}"

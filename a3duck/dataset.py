@@ -75,6 +75,14 @@ def tokenize_example(ex: Example, tokenizer, add_eos: bool,
     return enc.ids, enc.mask
 
 
+def nothing_fits_advice(too_long: str) -> str:
+    """What to change when every row was over the cutoff, naming only settings not in effect."""
+    if too_long == "truncate":  # already truncating: what was dropped had no room for an answer
+        return ("their prompts leave no room for an answer; raise --cutoff-len, or shorten "
+                "the prompts")
+    return "raise --cutoff-len, pass --too-long truncate, or shorten the prompts"
+
+
 def tokenize_examples(examples: list[Example], tokenizer, *, cutoff_len: int, add_eos: bool,
                       too_long: str, report: DataReport, template=None) -> dict[str, list]:
     """Columns ``input_ids`` and ``completion_mask``, applying the cutoff policy.
@@ -92,8 +100,8 @@ def tokenize_examples(examples: list[Example], tokenizer, *, cutoff_len: int, ad
     if not report.kept:
         raise DataError(
             f"{report.source}: no trainable rows left: {report.too_long} of {len(examples)} "
-            f"rows are longer than cutoff_len={cutoff_len} tokens and were dropped. Raise "
-            "--cutoff-len, use too_long: truncate, or shorten the prompts."
+            f"rows are longer than cutoff_len={cutoff_len} tokens and were dropped: "
+            f"{nothing_fits_advice(too_long)}"
         )
     return columns
 

@@ -23,17 +23,17 @@ from typing import Any
 
 from a3duck.data import (
     PREFERENCE_KEYS,
+    BadRow,
     DataError,
     DataReport,
     Example,
-    _BadRow,
     _text_problem,
     detect_schema,
     load_rows,
     normalise,
     to_messages,
 )
-from a3duck.dataset import Encoded, encode
+from a3duck.dataset import Encoded, encode, nothing_fits_advice
 from a3duck.prompts import get_template, resolve_template_name
 from a3duck.sources import map_columns, mixture_order, parse_sources
 
@@ -87,7 +87,7 @@ def detect(rows: list[Any], source: str) -> str:
 
 def to_pair(row: Any, number: int, schema: str, template_name: str = "") -> Pair | str:
     """A Pair, or the reason the row is invalid (``template_name``: for data.normalise)."""
-    if isinstance(row, _BadRow):
+    if isinstance(row, BadRow):
         return row.reason
     if not isinstance(row, dict):
         return f"expected an object, got {type(row).__name__}"
@@ -243,6 +243,6 @@ def prepare(config, tokenizer):
     total.kept = len(columns["prompt_ids"])
     if not total.kept:
         raise DataError(f"{total.source}: no trainable pairs left ({total.too_long} over the "
-                        f"cutoff of {config.cutoff_len} tokens, dropped): raise --cutoff-len or "
-                        "use too_long: truncate")
+                        f"cutoff of {config.cutoff_len} tokens, dropped): "
+                        f"{nothing_fits_advice(config.too_long)}")
     return datasets.Dataset.from_dict(columns), total, name

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from a3duck.errors import ConfigError
@@ -82,6 +83,7 @@ def _parse(data: Any, default_split: str) -> tuple[list[Source], list[str]]:
             sources.append(_source(item, default_split))
         except ConfigError as exc:
             problems.append(f"data source {i}: {exc}")
+    problems += _repeated(sources)
     weighted = [s.weight is not None for s in sources]
     if any(weighted) and not all(weighted):
         problems.append("data: give every source a weight, or none (use epochs instead)")
@@ -89,6 +91,22 @@ def _parse(data: Any, default_split: str) -> tuple[list[Source], list[str]]:
         problems.append("data: the weights add up to more than a number can hold; give "
                         "smaller weights (only their ratios matter)")
     return sources, problems
+
+
+def _repeated(sources: list[Source]) -> list[str]:
+    """A source listed twice would be read twice (its rows doubled, not deduplicated: duplicates
+    are removed within a source): one problem per repeat, with what to write instead."""
+    seen: dict[tuple, int] = {}
+    problems = []
+    for i, source in enumerate(sources, 1):
+        where = Path(source.path).expanduser()
+        key = (str(where.resolve()) if where.exists() else source.path, source.split,
+               tuple(sorted((source.columns or {}).items())))
+        if key in seen:
+            problems.append(f"data sources {seen[key]} and {i} are the same ({source.label}): "
+                            "list it once, with `epochs: 2` (or a larger weight) to use it more")
+        seen.setdefault(key, i)
+    return problems
 
 
 def _source(item: Any, default_split: str) -> Source:

@@ -85,7 +85,7 @@ def test_deeply_nested_json(tmp_path):
     lines = tmp_path / "d.jsonl"
     lines.write_text(json.dumps(GOOD) + "\n" + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "\n")
     rows = D.load_rows(str(lines))
-    assert rows[0] == GOOD and rows[1] == D._BadRow("JSON nested too deeply to read", 2)
+    assert rows[0] == GOOD and rows[1] == D.BadRow("JSON nested too deeply to read", 2)
 
 
 def test_base_model_folder_without_a_model(tmp_path):
@@ -105,3 +105,80 @@ def test_data_recorded_by_public_name(tmp_path, tok):
     _, report = prepare(path, tok)
     assert report.to_dict()["source"] == "train.jsonl"
     assert str(tmp_path) not in json.dumps(report.to_dict())
+
+
+MESSAGES = {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}
+
+
+def test_paths_that_are_no_data_file_say_what_they_are(tmp_path, tok):
+    """A folder, a symbolic-link loop, a dangling link: named for what they are (a folder was
+    "not found", a loop went to the Hub as a dataset id), streamed or not."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [GOOD])
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "d.jsonl"
+    dangling.symlink_to(tmp_path / "gone.jsonl")
+    cases = {folder: "is a folder: pass one data file (.json, .jsonl, .parquet, .csv) (it holds "
+                     "a.jsonl)",
+             loop: "is a symbolic link that loops back on itself: point it at a data file",
+             dangling: f"is a symbolic link that points to {tmp_path / 'gone.jsonl'}, which does "
+                       "not exist"}
+    for path, message in cases.items():
+        for streaming in (False, True):
+            with pytest.raises(DataError, match="^" + str(path) + " ") as err:
+                prepare(path, tok, streaming=streaming, max_steps=1 if streaming else -1)
+            assert message in str(err.value)
+
+
+@pytest.mark.parametrize("encoding,name", [("utf-16", "UTF-16"), ("utf-32", "UTF-32"),
+                                           ("utf-16-le", None)])
+def test_wide_encodings_are_named(tmp_path, tok, encoding, name):
+    """UTF-16/32 text (every line a bad row, "unrecognised schema (columns: none)" before):
+    named with the conversion to run; without a byte-order mark by its NUL bytes."""
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n", encoding=encoding)
+    with pytest.raises(DataError) as err:
+        prepare(path, tok)
+    text = str(err.value)
+    assert (f"{name} encoded" if name else "not UTF-8 text (it holds NUL bytes)") in text
+    assert "save it as UTF-8 (e.g. `iconv -f" in text
+    utf8_bom = tmp_path / "bom.jsonl"  # a UTF-8 byte-order mark stays accepted
+    utf8_bom.write_text(json.dumps(GOOD) + "\n", encoding="utf-8-sig")
+    assert prepare(utf8_bom, tok)[1].kept == 1
+
+
+def test_rows_of_two_schemas_in_one_file_are_refused(tmp_path, tok):
+    """Alpaca rows among messages rows were all "messages must be a non-empty list"."""
+    path = write_jsonl(tmp_path / "m.jsonl", [GOOD, MESSAGES, GOOD])
+    for streaming in (False, True):
+        with pytest.raises(DataError, match="rows of 2 schemas in one source: 2 instruction "
+                                            r"\(first: row 1\); 1 messages \(first: row 2\)"):
+            prepare(path, tok, streaming=streaming, max_steps=1 if streaming else -1)
+
+
+def test_a_source_listed_twice_is_refused(tmp_path, tok):
+    """The same file twice was silently doubled (duplicates are removed within a source)."""
+    from a3duck.errors import ConfigError
+
+    path = write_jsonl(tmp_path / "d.jsonl", [GOOD])
+    same = [str(path), {"path": str(tmp_path / "." / "d.jsonl"), "epochs": 1}]
+    with pytest.raises(ConfigError, match=r"sources 1 and 2 are the same .*: list it once, "
+                                          "with `epochs: 2`"):
+        TrainConfig(data=same)
+    split_differs = [str(path), {"path": str(path), "split": "test"}]
+    TrainConfig(data=split_differs)  # another split is another source
+
+
+def test_advice_names_only_settings_not_in_effect(tmp_path, tok):
+    """Every row over the cutoff: under too_long: truncate (the default) the advice no longer
+    says "use too_long: truncate"."""
+    long_prompt = {"instruction": " ".join(["word"] * 300), "output": "ok"}
+    path = write_jsonl(tmp_path / "long.jsonl", [long_prompt])
+    with pytest.raises(DataError) as err:
+        prepare(path, tok, cutoff_len=32)
+    assert "their prompts leave no room for an answer" in str(err.value)
+    assert "truncate" not in str(err.value)
+    with pytest.raises(DataError, match="pass --too-long truncate"):
+        prepare(path, tok, cutoff_len=32, too_long="drop")
