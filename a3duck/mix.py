@@ -146,11 +146,16 @@ def mix_adapters(specs: list[str], output_dir: str | Path, mode: str = "multipli
     if not specs:
         raise ConfigError("give at least one --adapter to mix")
     out = Path(output_dir)
-    if out.exists():
-        raise ConfigError(f"{out} already exists: choose another --output-dir or remove it")
+    _check_new(out)
     check_output(out, "--output-dir")
     with output_lock(out):
+        _check_new(out)  # again: a run that held the lock may have written it meanwhile
         return _mix(specs, out, mode, write_card)
+
+
+def _check_new(out: Path) -> None:
+    if out.exists():
+        raise ConfigError(f"{out} already exists: choose another --output-dir or remove it")
 
 
 def _mix(specs: list[str], out: Path, mode: str, write_card) -> Path:

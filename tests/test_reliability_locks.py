@@ -53,6 +53,28 @@ def test_a_second_run_into_a_locked_folder_is_refused_with_the_pid(held, tiny_ll
     assert not lock_path(target).exists()  # the run that held it removed its lock file
 
 
+def test_a_mix_that_waited_out_another_into_the_same_folder_is_refused(tiny_llama_dir, tmp_path,
+                                                                        capsys, monkeypatch):
+    """The other run finishes between this run's first check and its lock: refused inside the
+    lock (a FileExistsError traceback after the whole mix before), the other's folder kept."""
+    from a3duck import mix
+
+    adapter = make_adapter(tiny_llama_dir, tmp_path / "a" / "adapter", base_id="org/tiny")
+    target = tmp_path / "out"
+    real = mix.check_output
+
+    def other_run_finishes(out, what):
+        real(out, what)
+        out.mkdir()
+        (out / "theirs").write_text("kept")
+
+    monkeypatch.setattr(mix, "check_output", other_run_finishes)
+    assert main(["mix", "--adapter", str(adapter), "--output-dir", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{target} already exists: choose another --output-dir" in err
+    assert "Traceback" not in err and (target / "theirs").read_text() == "kept"
+
+
 def test_nested_locks_of_one_run_and_release(tmp_path):
     target = tmp_path / "out"
     with output_lock(target), output_lock(target):  # export -> merge take the same lock
