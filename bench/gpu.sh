@@ -82,11 +82,13 @@ if [[ "${GENERATE_COMPILE:-0}" == 1 ]]; then
   tail -n 10 "$OUT/generate_compile.log"
 fi
 
-# Serving a zoo: 32 concurrent chats over base + 2 adapters, mixed batches vs one at a time.
-timeout 150 "$PY" bench/serve.py "${SHAPE[@]}" --chats 32 --new-tokens 64 --rounds 1 \
+# Serving a zoo: 1 / 100 / 1,000 adapters (3.9 MB each at 13B) against the base alone, 32
+# requests in flight; PEFT swapping only at 1 and 100 (loading 1,000 into PEFT takes too long).
+timeout 240 "$PY" bench/serve.py "${SHAPE[@]}" --adapters 1,100,1000 --concurrency 32 \
+  --requests 96 --new-tokens 64 --max-batch 32 --peft-max 100 \
   --output "$OUT/serve.json" > "$OUT/serve.log" 2>&1 \
   || { status=$?; echo "serve bench failed or timed out (rc $status): see $OUT/serve.log"; }
-tail -n 4 "$OUT/serve.log"
+tail -n 13 "$OUT/serve.log"
 
 ls -l "$OUT"
 exit $status

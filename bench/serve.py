@@ -1,62 +1,85 @@
-"""Benchmark: N concurrent chats over base + 2 IA3 adapters, mixed batches vs one at a time.
+"""Benchmark: serving 1, 10, 100, 1,000 IA3 adapters on one base, against the base alone.
 
-One base model with two IA3 adapters attached side by side
-(:class:`a3duck.multi_adapter.MultiAdapterModel`; vectors perturbed so they are not the
-identity). N chat prompts are spread round-robin over ``base``, ``a`` and ``b`` and answered
-greedily in two ways, interleaved round by round:
+One load, fixed concurrency: ``--concurrency`` clients, each sending its next request when its
+last one is answered, ``--requests`` in all; each request names an adapter drawn at random
+(seeded) from the K held, real instruction prompts (Alpaca template, cut to ``--prompt-tokens``),
+greedy, ``--new-tokens`` per answer. For each K the same load is served by
+(bench/serve_systems.py):
 
-- ``mixed``: the Space's scheduler (:class:`a3duck.space.scheduler.Scheduler`) with all N
-  requests waiting at once: they are decoded together in one left-padded mixed-adapter batch;
-- ``serial``: what the old adapter on/off gate allowed: requests of one adapter mode after the
-  other, each request alone (``generate`` with batch 1, the Space's ``stream_generate``).
+- ``engine``: a3duck's serving engine (continuous batching, an adapter per row);
+- ``scheduler``: the Space's earlier batch-boundary scheduler (mixed adapters per batch);
+- ``peft``: one PeftModel holding the K adapters, ``set_adapter`` per batch of one adapter's
+  waiting requests (up to ``--peft-max`` adapters: loading more into PEFT takes too long here);
 
-Reported: total new tokens / wall seconds for each, the ratio, and whether every answer text is
-the same in both (greedy decoding; in fp32 they must be; reduced precision may flip near-ties).
+and once, before and after, by the engine on the base alone (no adapter banks at all): the
+reference for "adapter #1000 costs nothing". Reported per run: tokens/s, requests/s, time to
+first token p50/p95, inter-token latency p50, and for the engine the bytes the K adapters take in
+memory (bank tensors) against their vectors' size; answers of engine, scheduler and PEFT are
+compared text for text (greedy fp32: they must be equal).
 
-    python bench/serve.py --chats 12 --new-tokens 32 --output bench_serve.json
+    python bench/serve.py --adapters 1,10,100,1000 --output bench_serve.json
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import random
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
-
-NAMES = ("base", "a", "b")
+import serve_systems as systems
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_model_arguments(p)
-    p.add_argument("--chats", type=int, default=12, help="concurrent chat requests")
-    p.add_argument("--new-tokens", type=int, default=32, help="tokens generated per answer")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds")
+    p.add_argument("--adapters", default="1,10,100,1000",
+                   help="comma-separated adapter counts K to serve (default 1,10,100,1000)")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight (clients)")
+    p.add_argument("--requests", type=int, default=32, help="requests per run")
+    p.add_argument("--new-tokens", type=int, default=16, help="tokens generated per answer")
+    p.add_argument("--prompt-tokens", type=int, default=96,
+                   help="prompts are cut to their last N tokens")
+    p.add_argument("--max-batch", type=int, default=16, help="rows decoded together at most")
+    p.add_argument("--peft-max", type=int, default=100,
+                   help="run the PEFT baseline only up to this many adapters")
+    p.add_argument("--systems", default="engine,scheduler,peft",
+                   help="which ways to serve each K (engine, scheduler, peft)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     return p.parse_args(argv)
 
 
-def write_adapter(base, folder: Path, seed: int) -> Path:
-    """A PEFT-named IA3 vector file for k/v (out) and down_proj (in), perturbed around 1."""
+def write_adapters(base, folder: Path, count: int) -> list[Path]:
+    """``count`` PEFT IA3 folders (k/v out, down_proj in), vectors 1 + 0.2 * N(0, 1), seeded."""
     import torch
+    from peft import IA3Config
     from safetensors.torch import save_file
 
     from a3duck import adapter_folder
 
-    gen = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for name, module in base.named_modules():
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf in ("k_proj", "v_proj", "down_proj"):
-            shape = (1, module.in_features) if leaf == "down_proj" else (module.out_features, 1)
+    targets = [(name, module) for name, module in base.named_modules()
+               if name.rsplit(".", 1)[-1] in ("k_proj", "v_proj", "down_proj")]
+    config = IA3Config(task_type="CAUSAL_LM", target_modules=["k_proj", "v_proj", "down_proj"],
+                       feedforward_modules=["down_proj"])
+    folders = []
+    for i in range(count):
+        gen = torch.Generator().manual_seed(i)
+        tensors = {}
+        for name, module in targets:
+            shape = ((1, module.in_features) if name.endswith("down_proj")
+                     else (module.out_features, 1))
             tensors[f"base_model.model.{name}.ia3_l"] = 1 + 0.2 * torch.randn(shape, generator=gen)
-    folder.mkdir(parents=True)
-    save_file(tensors, str(folder / adapter_folder.ADAPTER_WEIGHTS))
-    return folder
+        out = folder / f"a{i:04d}"
+        out.mkdir(parents=True)
+        save_file(tensors, str(out / adapter_folder.ADAPTER_WEIGHTS))
+        config.save_pretrained(str(out))
+        folders.append(out)
+    return folders
 
 
 def prompts(args, tokenizer, n: int) -> list[list[int]]:
@@ -66,83 +89,138 @@ def prompts(args, tokenizer, n: int) -> list[list[int]]:
     if args.model_shape:
         gen = torch.Generator().manual_seed(0)
         vocab = common.vocab_size(args, tokenizer)
-        return [torch.randint(3, vocab, (24 + 8 * (i % 4),), generator=gen).tolist()
-                for i in range(n)]
+        return [torch.randint(3, vocab, (args.prompt_tokens // 2 + 8 * (i % 4),),
+                              generator=gen).tolist() for i in range(n)]
     from a3duck.prompts import ALPACA
 
     rows, _ = common.sample_rows(common.default_sources(), n)
-    return [tokenizer(ALPACA.render(r["instruction"], r["input"]))["input_ids"][-256:]
-            for r in rows]
+    return [tokenizer(ALPACA.render(r["instruction"], r["input"]))["input_ids"]
+            [-args.prompt_tokens:] for r in rows]
 
 
-def run_mixed(scheduler, jobs, settings) -> tuple[list[str], int, float]:
-    from a3duck.space.scheduler import Row
+def jobs_for(count: int, texts: list[list[int]], new_tokens: int) -> list[systems.Job]:
+    """The load for K adapters: each request's adapter drawn at random (seeded by K)."""
+    rng = random.Random(count)
+    picks = [rng.randrange(count) for _ in texts] if count else [-1] * len(texts)
+    return [systems.Job(f"a{k:04d}" if k >= 0 else "base", k + 1, ids, new_tokens)
+            for k, ids in zip(picks, texts)]
 
-    start = time.perf_counter()
-    rows = scheduler.submit([Row(ids, name, settings) for name, ids in jobs])
-    texts = [list(scheduler.follow(row))[-1] for row in rows]
-    return texts, sum(r.new_tokens for r in rows), time.perf_counter() - start
+
+def bank_bytes(multi) -> int:
+    return sum(t.numel() * t.element_size() for bank in multi.banks.values()
+               for t in (bank.in_scales, bank.out_scales) if t is not None)
 
 
-def run_serial(multi, tokenizer, jobs, settings) -> tuple[list[str], int, float]:
-    from a3duck.generation import Stats, stream_generate
+def run_base(args, tokenizer, texts) -> dict:
+    from a3duck.multi_adapter import MultiAdapterModel
 
-    texts, tokens = [None] * len(jobs), 0
-    start = time.perf_counter()
-    for name in NAMES:  # one adapter mode after the other, as the gate switched modes
-        for i, (row_name, ids) in enumerate(jobs):
-            if row_name != name:
-                continue
-            stats = Stats()
-            with multi.select(name) as model:
-                texts[i] = list(stream_generate(model, tokenizer, ids, settings, (), stats))[-1]
-            tokens += stats.new_tokens
-    return texts, tokens, time.perf_counter() - start
+    multi = MultiAdapterModel(common.build_base(args), [])
+    serve = systems.engine_system(multi, tokenizer, args.max_batch)
+    jobs = jobs_for(0, texts, args.new_tokens)
+    systems.drive(serve, jobs[:args.concurrency], args.concurrency)  # warm-up
+    answers, wall = systems.drive(serve, jobs, args.concurrency)
+    return {"adapters": 0, "system": "base alone", **systems.summary(answers, wall)}
+
+
+def run_count(args, tokenizer, texts, folders, count: int, wanted: set[str]) -> list[dict]:
+    """The rows of one K: engine (with memory), scheduler, PEFT (each where wanted)."""
+    from a3duck.multi_adapter import AdapterSource, MultiAdapterModel
+
+    jobs = jobs_for(count, texts, args.new_tokens)
+    rows, answers = [], {}
+    rss = common.rss_bytes()
+    multi = MultiAdapterModel(common.build_base(args),
+                              [AdapterSource(f.name, f.name, f) for f in folders[:count]])
+    memory = {"held_bytes": bank_bytes(multi), "rss_delta_bytes": common.rss_bytes() - rss,
+              "vector_bytes": count * sum(t.numel() * 4 for t in _first_vectors(folders))}
+    for name, make in (("engine", systems.engine_system), ("scheduler", systems.scheduler_system)):
+        if name in wanted:
+            serve = make(multi, tokenizer, args.max_batch)
+            systems.drive(serve, jobs[:args.concurrency], args.concurrency)  # warm-up
+            answers[name], wall = systems.drive(serve, jobs, args.concurrency)
+            rows.append({"adapters": count, "system": name,
+                         **systems.summary(answers[name], wall),
+                         **(memory if name == "engine" else {})})
+    del multi
+    gc.collect()
+    if "peft" in wanted and count <= args.peft_max:
+        serve = systems.peft_system(_peft_model(args, folders[:count]), tokenizer,
+                                    args.max_batch)
+        systems.drive(serve, jobs[:args.concurrency], args.concurrency)  # warm-up
+        answers["peft"], wall = systems.drive(serve, jobs, args.concurrency)
+        rows.append({"adapters": count, "system": "peft", **systems.summary(answers["peft"],
+                                                                            wall)})
+    for row in rows:
+        if "engine" in answers and row["system"] != "engine":
+            same = sum(_same(a, b) for a, b in zip(answers["engine"], answers[row["system"]]))
+            row["equal_to_engine"] = f"{same}/{len(jobs)}"
+    return rows
+
+
+def _same(a: systems.Answer, b: systems.Answer) -> bool:
+    """The same tokens where both report them (PEFT), else the same text (the Space's scheduler
+    streams text only, and trims the answer's ends)."""
+    if a.ids is not None and b.ids is not None:
+        return a.ids == b.ids
+    return a.text.strip() == b.text.strip()
+
+
+def _first_vectors(folders):
+    from a3duck.adapter_folder import ia3_vectors
+
+    return list(ia3_vectors(folders[0]).values())
+
+
+def _peft_model(args, folders):
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(common.build_base(args), str(folders[0]),
+                                      adapter_name=folders[0].name)
+    for folder in folders[1:]:
+        model.load_adapter(str(folder), adapter_name=folder.name)
+    return model.eval()
+
+
+COLUMNS = [("adapters", "adapters", "d"), ("system", "system", "s"),
+           ("tokens_per_s", "tok/s", ".1f"), ("vs_base", "vs base", ".2f"),
+           ("requests_per_s", "req/s", ".2f"), ("ttft_p50_ms", "TTFT p50 ms", ".0f"),
+           ("ttft_p95_ms", "TTFT p95 ms", ".0f"), ("itl_p50_ms", "ITL p50 ms", ".0f"),
+           ("held_mb", "held MB", ".1f"), ("vector_mb", "vectors MB", ".1f"),
+           ("equal_to_engine", "equal to engine", "s")]
 
 
 def main(argv=None) -> int:
     import torch
 
-    from a3duck.generation import Settings
-    from a3duck.multi_adapter import AdapterSource, MultiAdapterModel
-    from a3duck.space.scheduler import Scheduler
-
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    counts = [int(c) for c in args.adapters.split(",") if c.strip()]
+    wanted = {s.strip() for s in args.systems.split(",") if s.strip()}
     tokenizer = common.load_tokenizer(args)
-    base = common.build_base(args)
+    texts = prompts(args, tokenizer, args.requests)
     work = Path(tempfile.mkdtemp(prefix="a3duck-bench-serve-"))
-    sources = [AdapterSource(n, n, write_adapter(base, work / n, seed=i))
-               for i, n in enumerate(NAMES[1:], start=1)]
-    multi = MultiAdapterModel(base, sources)
-    scheduler = Scheduler(multi, tokenizer, max_batch=args.chats, inline=False)
-    jobs = [(NAMES[i % len(NAMES)], ids) for i, ids in enumerate(prompts(args, tokenizer,
-                                                                        args.chats))]
-    settings = Settings.checked(max_new_tokens=args.new_tokens, temperature=0, top_p=1,
-                                top_k=0, repetition_penalty=1)
-    run_mixed(scheduler, jobs[:2], Settings.checked(max_new_tokens=2, temperature=0, top_p=1,
-                                                    top_k=0, repetition_penalty=1))  # warm-up
-    timings = {"mixed": [], "serial": []}
-    texts = {}
-    for _ in range(args.rounds):
-        texts["mixed"], tok_m, sec_m = run_mixed(scheduler, jobs, settings)
-        timings["mixed"].append(tok_m / sec_m)
-        texts["serial"], tok_s, sec_s = run_serial(multi, tokenizer, jobs, settings)
-        timings["serial"].append(tok_s / sec_s)
-    equal = sum(a == b for a, b in zip(texts["mixed"], texts["serial"]))
-    mixed, serial = common.median(timings["mixed"]), common.median(timings["serial"])
-    row = {"model": common.model_label(args), "chats": args.chats, "new_tokens": args.new_tokens,
-           "dtype": str(common.torch_dtype(args)).removeprefix("torch."),
-           "mixed_tokens_per_s": mixed, "serial_tokens_per_s": serial, "ratio": mixed / serial,
-           "equal_texts": f"{equal}/{len(jobs)}", "batches": scheduler.batches[1:]}
-    common.print_table([row], [("model", "model", "s"), ("chats", "chats", "d"),
-                               ("mixed_tokens_per_s", "mixed tok/s", ".1f"),
-                               ("serial_tokens_per_s", "one at a time tok/s", ".1f"),
-                               ("ratio", "ratio", ".2f"), ("equal_texts", "equal texts", "s")])
-    common.write_json(args.output, {"machine": common.machine(args), "result": row,
-                                    "rounds": timings})
-    return 0 if equal == len(jobs) or common.torch_dtype(args) != torch.float32 else 1
+    try:
+        folders = write_adapters(common.build_base(args), work, max(counts))
+        rows = [run_base(args, tokenizer, texts)]
+        for count in counts:
+            rows += run_count(args, tokenizer, texts, folders, count, wanted)
+        rows.append(run_base(args, tokenizer, texts))  # again: drift over the run shows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = common.median([r["tokens_per_s"] for r in rows if r["system"] == "base alone"])
+    for row in rows:
+        row["vs_base"] = row["tokens_per_s"] / base
+        for key in ("held", "vector"):
+            if f"{key}_bytes" in row:
+                row[f"{key}_mb"] = row[f"{key}_bytes"] / 2**20
+    common.print_table(rows, COLUMNS)
+    common.write_json(args.output, {"machine": common.machine(args), "settings": {
+        k: getattr(args, k) for k in ("concurrency", "requests", "new_tokens", "prompt_tokens",
+                                      "max_batch", "threads")}, "rows": rows})
+    unequal = [r for r in rows if r.get("equal_to_engine", "1/1").split("/")[0]
+               != r.get("equal_to_engine", "1/1").split("/")[1]]
+    return 1 if unequal and common.torch_dtype(args) == torch.float32 else 0
 
 
 if __name__ == "__main__":
