@@ -87,6 +87,26 @@ def test_every_endpoint_names_an_invalid_input(client, api, name):
     assert words in text and "traceback" not in text, text
 
 
+def test_invalid_inputs_log_one_line_not_a_traceback(client, api, capfd, caplog):
+    """Gradio printed a ~30-line traceback in the server's terminal for each visitor's mistake:
+    now each is one "request refused: ..." line, and nothing else reaches stderr."""
+    import logging
+
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="a3duck.space.handlers"):
+        for name in sorted(CALLS):
+            _, (args, kwargs), words = CALLS[name]
+            kwargs = {k: v for k, v in kwargs.items()
+                      if k in {p["parameter_name"] for p in api[name]["parameters"]}}
+            with pytest.raises(Exception) as info:
+                client.predict(*args, **kwargs, api_name=name)
+            assert words in str(info.value).lower()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    refused = [r for r in caplog.records if r.getMessage().startswith("request refused: ")]
+    assert len(refused) == len(CALLS), caplog.text
+
+
 def test_fewshot_generate_wiring_uses_max_new_tokens_and_stop(client):
     """The bug: the UI passed stop_at where the handler takes max_new_tokens."""
     answer = client.predict("Q: hi\nA:", 3, "\n", True, api_name="/fewshot_generate")

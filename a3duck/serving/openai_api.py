@@ -89,11 +89,11 @@ def build_routes(service) -> list:
 
     @router.post("/chat/completions")
     async def chat(http: Request):
-        return await guarded(http, lambda body: answer(service, body, chat=True))
+        return await guarded(http, lambda body: answer(service, body, chat=True, http=http))
 
     @router.post("/completions")
     async def completions(http: Request):
-        return await guarded(http, lambda body: answer(service, body, chat=False))
+        return await guarded(http, lambda body: answer(service, body, chat=False, http=http))
 
     if key:
         @router.post("/admin/adapters")
@@ -116,8 +116,12 @@ def build_routes(service) -> list:
     return router.routes
 
 
-async def answer(service, body: dict, chat: bool):
-    """One completion: parse, queue on the engine, then stream chunks or return the whole."""
+DISCONNECT_POLL_S = 0.25  # how often a whole (non-streamed) answer's client is checked
+
+
+async def answer(service, body: dict, chat: bool, http: Request | None = None):
+    """One completion: parse, queue on the engine, then stream chunks or return the whole. A
+    client that leaves (streamed or not) cancels it: its row leaves the batch at the next step."""
     from starlette.concurrency import run_in_threadpool
 
     p = parse_common(body, chat)
@@ -141,19 +145,42 @@ async def answer(service, body: dict, chat: bool):
 
         return StreamingResponse(sse(request, events, meta, chat, p.include_usage),
                                  media_type="text/event-stream")
-    pieces, end = [], None
-    try:
-        while end is None:
-            event = await events.get()
-            if isinstance(event, Finished):
-                end = event
-            else:
-                pieces.append(event)
-    finally:
-        request.cancel()
+    end = await _whole_events(request, events, http)
+    if end is None:  # the client left; nobody reads this answer
+        return error(499, "the client closed the request", code="client_closed_request")
+    pieces, end = end
     if end.error is not None:
         return error_for(end.error)
     return whole(pieces, end, meta, chat, p)
+
+
+async def _whole_events(request, events: asyncio.Queue, http: Request | None):
+    """(pieces, Finished) of a non-streamed answer, or None when its client left first (checked
+    every DISCONNECT_POLL_S, however often pieces arrive)."""
+    loop = asyncio.get_running_loop()
+    pieces, next_check = [], loop.time() + DISCONNECT_POLL_S
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(events.get(), max(0.0, next_check - loop.time()))
+            except TimeoutError:
+                event = None
+            if loop.time() >= next_check:
+                if http is not None and await http.is_disconnected():
+                    _client_left(request)
+                    return None
+                next_check = loop.time() + DISCONNECT_POLL_S
+            if isinstance(event, Finished):
+                return pieces, event
+            if event is not None:
+                pieces.append(event)
+    finally:
+        request.cancel()
+
+
+def _client_left(request) -> None:
+    log.info("a client left after %d of its answer's tokens: request cancelled",
+             len(request.generated))
 
 
 async def sse(request, events, meta, chat: bool, include_usage: bool):
@@ -180,6 +207,8 @@ async def sse(request, events, meta, chat: bool, include_usage: bool):
             yield "data: [DONE]\n\n"
             return
     finally:
+        if not request.finished:
+            _client_left(request)
         request.cancel()
 
 

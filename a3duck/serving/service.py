@@ -51,10 +51,16 @@ class Service:
     """The engine and the adapter store of one loaded base (see the module doc)."""
 
     def __init__(self, multi, tokenizer, base_id: str, context_window: int,
-                 config: ApiConfig = ApiConfig()):
+                 config: ApiConfig = ApiConfig(), merged: tuple[str, str] | None = None):
+        """``merged``: (name, template) of an adapter folded into the weights (``--merge``):
+        the model is served under that name only, since the base alone is not there."""
         self.tokenizer, self.base_id, self.context, self.config = (tokenizer, base_id,
                                                                     context_window, config)
         self.base_label = public_name(base_id)  # what /v1/models shows (no local paths)
+        self.merged = merged
+        if merged and config.adapters_dir:
+            raise InputError("--adapters cannot be served on a merged model (--merge folds one "
+                             "adapter into the weights): drop --merge to serve a zoo")
         self.store = AdapterStore(multi, base_id, config.max_adapters)
         gen_eos = getattr(getattr(multi.model, "generation_config", None), "eos_token_id", None)
         self.engine = Engine(multi, tokenizer, max_batch=config.max_batch,
@@ -76,7 +82,14 @@ class Service:
     def resolve(self, model: str) -> str:
         """The internal name of an API ``model``: an adapter's name, or ``base`` (the base's id
         also names it); UnknownModel (404) otherwise."""
-        if model in (BASE, self.base_id, self.base_label):
+        if self.merged:
+            if model == self.merged[0]:
+                return BASE  # slot 0 holds the merged weights
+            if model in (BASE, self.base_id, self.base_label):
+                raise UnknownModel(f"the base model alone is not served here: adapter "
+                                   f"{self.merged[0]!r} is merged into its weights (--merge); "
+                                   f"ask for model {self.merged[0]!r}")
+        elif model in (BASE, self.base_id, self.base_label):
             return BASE
         self.store.get(model)
         return model
@@ -84,6 +97,8 @@ class Service:
     def template(self, name: str):
         """The prompt template ``name`` was trained with; the base: the tokenizer's chat
         template where it has one, else alpaca."""
+        if name == BASE and self.merged:
+            return get_template(self.merged[1], self.tokenizer)
         if name == BASE:
             chat = bool(getattr(self.tokenizer, "chat_template", None))
             return get_template(CHAT_NAME if chat else "alpaca", self.tokenizer)
@@ -94,6 +109,11 @@ class Service:
         rows = [{"id": self.base_label, "object": "model", "created": 0, "owned_by": "a3duck",
                  "root": self.base_label, "parent": None,
                  "a3duck": {"kind": "base", "aliases": [BASE]}}]
+        if self.merged:
+            rows = [{"id": self.merged[0], "object": "model", "created": 0, "owned_by": "a3duck",
+                     "root": self.merged[0], "parent": self.base_label,
+                     "a3duck": {"kind": "ia3-adapter-merged", "base_model": self.base_label,
+                                "template": self.merged[1]}}]
         for e in list(self.store.entries.values()):
             rows.append({"id": e.name, "object": "model", "created": e.created,
                          "owned_by": "a3duck", "root": e.source, "parent": self.base_label,
@@ -147,6 +167,9 @@ class Service:
                      revision: str | None = None) -> dict:
         """Add an adapter at run time from a local folder or a Hub id (+ revision); refused
         (ModelError) before any weight loads when it is not an IA3 adapter of this base."""
+        if self.merged:
+            raise InputError("adapters cannot be added to a merged model (--merge): restart "
+                             "without --merge to load adapters at run time")
         if bool(path) == bool(hub_id):
             raise InputError("give exactly one of 'path' (a local folder) or 'hub_id'")
         if name in (BASE, self.base_id, self.base_label):
@@ -184,11 +207,12 @@ def check_recorded_base(hub_id: str, revision: str | None, base_id: str) -> None
                                    f"{base_id!r} (this server's base): serve it with its base")
 
 
-def service_for(multi, tokenizer, context_window: int, config: ApiConfig) -> Service:
+def service_for(multi, tokenizer, context_window: int, config: ApiConfig,
+                merged: tuple[str, str] | None = None) -> Service:
     """The Service of a loaded :class:`MultiAdapterModel` (its base id is the model's
-    recorded name: the Hub id, or the local folder given)."""
+    recorded name: the Hub id, or the local folder given); ``merged``: see :class:`Service`."""
     base_id = getattr(multi.model.config, "name_or_path", None) or models.EMBEDDED_MODEL_ID
-    return Service(multi, tokenizer, base_id, context_window, config)
+    return Service(multi, tokenizer, base_id, context_window, config, merged)
 
 
 __all__ = ["ApiConfig", "Service", "UnknownModel", "service_for"]

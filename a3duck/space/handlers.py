@@ -2,8 +2,9 @@
 
 Layout lives in :mod:`a3duck.space.ui`; the model in :mod:`a3duck.space.runtime`; generation in
 :mod:`a3duck.generation` (prompts: :mod:`a3duck.space.chat`); few-shot scoring in :mod:`a3duck.space.scoring`. Every handler turns user
-errors into ``gr.Error`` (one clear message) and unexpected failures into a short ``gr.Error``
-plus a logged traceback, so one failed request never breaks the next.
+errors into ``gr.Error`` (one clear message, one line in the server's log) and unexpected
+failures into a short ``gr.Error`` plus one logged traceback, so one failed request never breaks
+the next.
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ def _user_errors(fn):
     import gradio as gr
 
     def convert(exc):
+        # A visitor's mistake is one log line, not Gradio's ~30-line traceback; a real failure
+        # is logged once, with its traceback, by log.exception below.
         if isinstance(exc, gr.Error):
+            exc.print_exception = False
+            log.info("request refused: %s", exc.message)
             return exc
         if isinstance(exc, USER_ERRORS):
-            return gr.Error(str(exc))
+            log.info("request refused: %s", exc)
+            return gr.Error(str(exc), print_exception=False)
         log.exception("request failed")
-        return gr.Error(f"the request failed ({type(exc).__name__}); please try again")
+        return gr.Error(f"the request failed ({type(exc).__name__}); please try again",
+                        print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

@@ -25,7 +25,15 @@ from a3duck.space.runtime import Runtime, ServeConfig
 from a3duck.space.scoring import TASK_TITLES, item_json, load_examples
 
 log = logging.getLogger(__name__)
-TITLE = "A3Duck: an (IA)³ adapter for Llama, live"
+TITLE = "A3Duck: (IA)³ adapters, live"  # the app's name (app.py --help, a banner page)
+
+
+def page_title(base_model: str) -> str:
+    """The page's title, naming the base actually served (its last path part: a local folder's
+    path stays off the page) rather than a model family it may not be."""
+    from a3duck.files import public_name
+
+    return f"A3Duck: (IA)³ adapters for {public_name(base_model).rsplit('/', 1)[-1]}, live"
 
 
 # Below this many parameters the chat starts greedy: a small model sampled at 0.7 wanders off
@@ -202,9 +210,10 @@ def build_demo(rt: Runtime):
     """The Space's Blocks for an already loaded runtime (no queue configured yet)."""
     import gradio as gr
 
-    with gr.Blocks(title=TITLE) as demo:
+    title = page_title(rt.info.base_model)
+    with gr.Blocks(title=title) as demo:
         names = ", ".join(f"`{a.name}`" for a in rt.adapters) or "`none`"
-        gr.Markdown(f"# {TITLE}\nBase `{rt.info.base_model}` · "
+        gr.Markdown(f"# {title}\nBase `{rt.info.base_model}` · "
                     f"adapter{'s' if len(rt.adapters) > 1 else ''} {names}"
                     + (" (merged)" if rt.info.merged else ""))
         with gr.Tabs():
@@ -255,11 +264,14 @@ def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None
     demo, runtime = prepare(config, banner_on_error=banner_on_error)
     routes = []
     if runtime is not None and api is not None:
+        from a3duck.adapter_names import default_name
         from a3duck.serving.openai_api import build_routes
         from a3duck.serving.service import service_for
 
-        runtime.service = service_for(runtime.multi, runtime.tokenizer,
-                                      runtime.info.context_window, api)
+        info = runtime.info
+        merged = (default_name(info.adapter), info.template) if info.merged else None
+        runtime.service = service_for(runtime.multi, runtime.tokenizer, info.context_window,
+                                      api, merged)
         routes = build_routes(runtime.service)
         log.info("OpenAI API at http://%s:%d/v1 (%s)", config.host, config.port,
                  "API key required" if api.api_key else "no API key")
