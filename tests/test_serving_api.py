@@ -6,9 +6,6 @@ long stream, and every fault case answers in OpenAI's error shape while the serv
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from multi_support import peft_model, random_adapter
-from test_space_helpers import free_port
+from serving_support import running_serve
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,32 +36,10 @@ def zoo(embedded_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(zoo, tmp_path_factory):
-    port = free_port()
     log = tmp_path_factory.mktemp("log") / "serve.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", A3DUCK_API_KEY=KEY,
-               GRADIO_ANALYTICS_ENABLED="False")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "a3duck", "serve", "--adapters", str(zoo),
-                                 "--dtype", "fp32", "--device", "cpu", "--port", str(port),
-                                 "--max-batch", "8"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    import httpx
-
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {KEY}"}
-                             ).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.5)
+    with running_serve(["--adapters", str(zoo), "--dtype", "fp32", "--device", "cpu",
+                        "--max-batch", "8"], log, KEY) as url:
         yield url, log
-    finally:
-        proc.terminate()
-        proc.wait(30)
     assert KEY not in log.read_text()  # the key is never logged
 
 

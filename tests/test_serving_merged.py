@@ -4,49 +4,21 @@ and adapters cannot be stacked on it at run time."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from adapter_factory import make_adapter
-from test_space_helpers import free_port
+from serving_support import running_serve
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-merged"
 
 
 @pytest.fixture(scope="module")
 def merged_server(tiny_llama_dir, tmp_path_factory):
-    import httpx
-
     adapter = make_adapter(tiny_llama_dir, tmp_path_factory.mktemp("m") / "duck" / "adapter",
                            base_id=str(tiny_llama_dir))
-    port, log = free_port(), tmp_path_factory.mktemp("log") / "serve.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", A3DUCK_API_KEY=KEY,
-               GRADIO_ANALYTICS_ENABLED="False")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "a3duck", "serve", "--base-model",
-                                 str(tiny_llama_dir), "--adapter", str(adapter), "--merge",
-                                 "--dtype", "fp32", "--device", "cpu", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {KEY}"}
-                             ).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.5)
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    with running_serve(["--base-model", str(tiny_llama_dir), "--adapter", str(adapter),
+                        "--merge", "--dtype", "fp32", "--device", "cpu"], log, KEY) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_merged_model_is_served_under_the_adapters_name_only(merged_server):
