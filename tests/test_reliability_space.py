@@ -72,6 +72,10 @@ def test_every_endpoint_answers_a_valid_call(client, api, name):
     first = result[0] if isinstance(result, (list, tuple)) else result
     if name == "/fewshot_score":  # (prompt, probabilities, table, verdict)
         assert "Question:" in first and "Chosen (acc_norm)" in result[3]
+        # one notion of probability: the label's and the table's are the same numbers
+        label = {c["label"]: c["confidence"] for c in result[1]["confidences"]}
+        rows = result[2]["data"]
+        assert [round(label[f"{r[0]}: {r[1]}"], 4) for r in rows] == [r[4] for r in rows]
     else:
         assert isinstance(first, str) and first.strip()
 

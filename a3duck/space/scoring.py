@@ -202,11 +202,13 @@ def score_outputs(result) -> tuple:
     """The Score button's outputs for a scored item: (prompt, {choice: probability}, table rows
     [index, choice, loglik, per char, probability, gold mark], verdict markdown)."""
     letters = [c.strip() for c in result.choices]
+    # One probability on the tab: the softmax of what the task's metric ranks by (per-character
+    # scores for acc_norm), in the label and the table alike; the choice's whole text.
+    chance = result.metric_probabilities
     rows = [[i, c, round(ll, 4), round(pc, 4), round(p, 4), "✓" if i in result.gold else ""]
             for i, (c, ll, pc, p) in enumerate(zip(letters, result.loglikelihoods,
-                                                   result.per_char, result.probabilities))]
-    label = {f"{i}: {c[:40]}": p for i, (c, p) in enumerate(zip(letters,
-                                                               result.metric_probabilities))}
+                                                   result.per_char, chance))]
+    label = {f"{i}: {c}": p for i, (c, p) in enumerate(zip(letters, chance))}
     verdict = (f"**Chosen ({result.metric}): {result.chosen} — {letters[result.chosen]!s}** · "
                f"{'correct ✓' if result.correct else 'wrong ✗'} "
                f"(correct: {', '.join(str(g) for g in result.gold)})")

@@ -123,7 +123,8 @@ def _fewshot_tab(gr, rt: Runtime):
         probs = gr.Label(label="Choice probabilities (softmax over the scores the task's metric "
                          "ranks by)", elem_id="fewshot-probs", scale=2)
         table = gr.Dataframe(headers=["#", "choice", "log-lik", "per char", "prob", "gold"],
-                             label="Scores (log-likelihood, per character, softmax)",
+                             label="Scores: log-likelihood, per character, and the probability "
+                                   "(softmax over what the task's metric ranks by)",
                              interactive=False, scale=3, wrap=True,
                              column_widths=["6%", "44%", "14%", "12%", "14%", "10%"])
     prompt = gr.Textbox(label="Full prompt (as the evaluation builds it; editable for "
@@ -155,6 +156,10 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
         pick, [task, item, k], [item_box, prompt], api_visibility="private")
     gr.on([item.change, k.release], pick, [task, item, k], [item_box, prompt],
           api_visibility="private")
+    # Results of another item, format or k never stay beside the new inputs.
+    gr.on([task.change, item.change, k.release, item_box.input],
+          lambda: (None, None, "", ""), None, [probs, table, verdict, answer],
+          api_visibility="private", queue=False)
     score_fn, gen_fn = fewshot_handlers(rt)
     buttons[0].click(score_fn, [task, item_box, *adapter], [prompt, probs, table, verdict],
                      api_name="fewshot_score")
