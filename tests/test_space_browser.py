@@ -119,7 +119,7 @@ def test_chat_fewshot_and_base_vs_adapter_in_chromium(browser, app_url, tmp_path
     prompt = page.locator("#fewshot-prompt textarea").input_value()
     assert prompt.startswith("Question: A student pours salt") and prompt.endswith("Answer:")
     page.screenshot(path=str(tmp_path / "fewshot.png"), full_page=True)
-    page.get_by_label("Example").click()  # another item: the old scores do not stay beside it
+    page.get_by_role("combobox", name="Example").click()  # another item: the old scores do not stay beside it
     page.get_by_role("option", name="item 2").click()
     expect(page.locator("#fewshot-verdict")).not_to_contain_text("Chosen")
     expect(page.locator("#fewshot-probs")).not_to_contain_text("%")
