@@ -39,6 +39,7 @@ TRAIN_CONFIG = "a3duck_config.yaml"
 TRAIN_METRICS = "train_metrics.json"
 DATA_REPORT = "data_report.json"
 EVAL_RESULTS = "eval_results.json"
+COMPARE_RESULTS = "compare.json"  # `a3duck compare --output` as make demo writes it (run folder)
 CARD = "README.md"
 PLOTS = "plots"
 HEATMAP = "ia3_heatmap.png"  # the IA3 plot the Space shows (plots/ia3_heatmap.png)
@@ -231,6 +232,12 @@ def write_run_records(folder: Path, metrics: dict, report: dict) -> None:
 def eval_results_candidates(folder: Path) -> list[Path]:
     """Where `a3duck eval` leaves an adapter's results: in the folder, or beside it."""
     return [Path(folder) / EVAL_RESULTS, Path(folder).parent / EVAL_RESULTS]
+
+
+def compare_results_candidates(folder: Path) -> list[Path]:
+    """Where an adapter's `a3duck compare --output` results are looked for: in the folder, or
+    beside it (make demo: out/compare.json for out/adapter)."""
+    return [Path(folder) / COMPARE_RESULTS, Path(folder).parent / COMPARE_RESULTS]
 
 
 def default_eval_output(adapter: str | None) -> Path:

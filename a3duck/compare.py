@@ -117,8 +117,9 @@ def compare(adapter: str, data: str, base: str | None = None, limit: int | None 
         results.append(row)
     totals = {side: {k: sum(r[side][k] for r in results) / max(len(results), 1)
                      for k in SCORES} for side in ("base", "adapter")}
-    return {"adapter": adapter, "data": data, "n": len(results), "scores": totals,
-            "changes": changes(results), "rows": results}
+    return {"adapter": adapter, "adapter_sha256": adapter_folder.weights_sha256(folder),
+            "data": data, "n": len(results), "scores": totals, "changes": changes(results),
+            "rows": results}
 
 
 def changes(rows: list[dict]) -> dict[str, dict[str, list[int]]]:

@@ -38,6 +38,8 @@ WATCH_BOT = """() => {
     {subtree: true, childList: true, characterData: true});
 }"""
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -59,6 +61,9 @@ def app_url(tiny_llama_dir, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("space_browser")
     adapter = make_adapter(tiny_llama_dir, work / "ad")
+    assert main(["compare", "--adapter", str(adapter), "--base-model", str(tiny_llama_dir),
+                 "--data", str(ROOT / "data" / "demo" / "eval.jsonl"), "--limit", "2",
+                 "--output", str(work / "compare.json")]) == 0  # the About tab shows it
     staged = work / "space"
     assert main(["space", "push", "--space-id", "me/space", "--dry-run", "--staging-dir",
                  str(staged), "--hardware", "cpu-basic"]) == 0
@@ -134,6 +139,9 @@ def test_chat_fewshot_and_base_vs_adapter_in_chromium(browser, app_url, tmp_path
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
     page.get_by_role("tab", name="About").click()
+    expect(page.locator("#about")).to_contain_text("Held-out comparison (a3duck compare: 2 "
+                                                   "prompts of eval.jsonl, greedy)")
+    expect(page.locator("#about")).to_contain_text("not evaluated")
     expect(page.locator("#about")).to_contain_text("Last answer")
     expect(page.locator("#about")).to_contain_text("tokens/s")
     page.screenshot(path=str(tmp_path / "about.png"), full_page=True)

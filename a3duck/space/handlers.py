@@ -16,6 +16,7 @@ import logging
 from a3duck.errors import USER_ERRORS, InputError
 from a3duck.generation import LIMITS, Settings, Stats
 from a3duck.multi_adapter import BASE
+from a3duck.space.about_results import results_lines
 from a3duck.space.chat import build_chat_prompt, check_message
 from a3duck.space.runtime import Runtime
 from a3duck.space.scheduler import answer_together
@@ -343,4 +344,5 @@ def about_markdown(rt: Runtime) -> str:
                                  f"{last.first_token_seconds:.2f} s" if last.first_token_seconds
                                  is not None else "") if last else "none yet"),
     ]
-    return "\n".join(lines)
+    first = rt.multi.sources[0].folder if rt.multi.sources else None
+    return "\n".join(lines + results_lines(first, info.base_model))
