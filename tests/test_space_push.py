@@ -44,6 +44,8 @@ def test_dry_run_stages_a_runnable_space_offline(tmp_path, capsys):
                  str(staged), "--adapter", "me/a", "--adapter", "me/b"]) == 0
     out = capsys.readouterr().out
     assert "dry run: nothing was uploaded" in out and "suggested_hardware: zero-a10g" in out
+    assert out.startswith("the Space will load meta-llama/Llama-2-13b-hf with adapters me/a, "
+                          "me/b on zero-a10g\n")
     top = sorted(p.name for p in staged.iterdir())
     assert top == ["README.md", "a3duck", "a3duck_space.yaml", "app.py", "requirements.txt"]
     assert (staged / "app.py").read_bytes() == (ROOT / "app.py").read_bytes()
@@ -67,6 +69,22 @@ def test_dry_run_stages_a_runnable_space_offline(tmp_path, capsys):
                  .splitlines()}
     assert {r for r in reqs if r.split("==")[0] in ("gradio[mcp]", "spaces", "mcp", "pydantic")
             } <= repo_pins
+
+
+def test_a_local_adapter_folder_is_refused_with_what_to_do(tmp_path, capsys, monkeypatch):
+    """``out/adapter`` looks like OWNER/NAME: it was staged as a Hub id a Space cannot load."""
+    from a3duck.cli import main
+
+    (tmp_path / "out" / "adapter").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["space", "push", "--space-id", SPACE, "--dry-run", "--adapter",
+                 "out/adapter"]) == 2
+    err = capsys.readouterr().err
+    assert ("--adapter 'out/adapter' is a local folder, but a Space loads its models from the "
+            "Hub: upload it first (`a3duck push FOLDER --repo-id OWNER/NAME`), then pass "
+            "--adapter OWNER/NAME") in err
+    assert main(["space", "push", "--space-id", SPACE, "--dry-run"]) == 0
+    assert "(the published defaults: pass --base-model and --adapter" in capsys.readouterr().out
 
 
 def test_dedicated_hardware_front_matter_and_bad_ids(tmp_path):

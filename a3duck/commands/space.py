@@ -40,6 +40,7 @@ def run(args) -> int:
                         adapters=args.adapters or [SPACE_ADAPTER], revision=args.revision,
                         hardware=args.hardware, mcp=args.mcp)
     spec.check()  # before anything is staged or sent
+    print(sr.load_line(spec, defaults=not args.adapters and args.base_model == SPACE_BASE_MODEL))
     token = api = None
     if not args.dry_run:
         token = require_token()  # before any network call: a missing token sends nothing

@@ -58,9 +58,10 @@ class SpaceSpec:
     def check(self) -> None:
         from huggingface_hub import SpaceHardware
 
-        bad = [f"{name} {value!r} is not a Hub id (owner/name)" for name, value in
+        bad = [problem for name, value in
                [("--space-id", self.space_id), ("--base-model", self.base_model)]
-               + [("--adapter", a) for a in self.adapters] if not is_hub_id(value)]
+               + [("--adapter", a) for a in self.adapters]
+               if (problem := _not_a_hub_id(name, value))]
         names = sorted(h.value for h in SpaceHardware)
         if self.revision and len(self.adapters) > 1:
             bad.append("--revision names one adapter's revision; give one --adapter with it")
@@ -68,6 +69,29 @@ class SpaceSpec:
             bad.append(f"--hardware {self.hardware!r} is not a Space hardware ({', '.join(names)})")
         if bad:
             raise HubError("; ".join(bad))
+
+
+def load_line(spec: SpaceSpec, defaults: bool) -> str:
+    """What the pushed Space will load, in one sentence (``defaults``: the user named neither
+    --base-model nor --adapter, so the published recipe's models are used)."""
+    adapters = ", ".join(spec.adapters) + (f" @ {spec.revision}" if spec.revision else "")
+    line = (f"the Space will load {spec.base_model} with adapter{'s' * (len(spec.adapters) > 1)}"
+            f" {adapters} on {spec.hardware}")
+    if defaults:
+        line += (" (the published defaults: pass --base-model and --adapter OWNER/NAME for the "
+                 "adapter you pushed)")
+    return line
+
+
+def _not_a_hub_id(flag: str, value: str) -> str | None:
+    """Why ``value`` cannot be given to a Space, and what to give instead; None when it can. A
+    local folder is refused even when its path looks like OWNER/NAME (``out/adapter``)."""
+    if flag != "--space-id" and value and Path(value).expanduser().exists():
+        how = ("upload it first (`a3duck push FOLDER --repo-id OWNER/NAME`)" if flag ==
+               "--adapter" else "upload it to the Hub first")
+        return (f"{flag} {value!r} is a local folder, but a Space loads its models "
+                f"from the Hub: {how}, then pass {flag} OWNER/NAME")
+    return None if is_hub_id(value) else f"{flag} {value!r} is not a Hub id (owner/name)"
 
 
 def requirements() -> list[str]:
@@ -112,7 +136,10 @@ def preload_entries(spec: SpaceSpec, api=None) -> tuple[list[str], list[str]]:
 
     adapters = list(spec.adapters)
     if api is None:
-        return [spec.base_model, *adapters], ["dry run: preload_from_hub lists whole repos"]
+        return [spec.base_model, *adapters], [
+            "dry run: preload_from_hub names whole repos (the Hub is not asked which files the "
+            "base holds; a real push preloads only its loadable files, and leaves a gated base "
+            "to download at start)"]
     missing = [a for a in adapters if not api.repo_exists(a)]
     try:
         info = api.model_info(spec.base_model)
