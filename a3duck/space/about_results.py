@@ -26,8 +26,8 @@ def _eval_lines(folder: Path, base: str) -> list[str]:
     except A3DuckError as exc:  # another base's results, a damaged file: said, not shown
         return [f"- **Evaluation:** not shown ({exc})"]
     if table is None:
-        return ["- **Evaluation:** not evaluated (no `eval_results.json` for these weights "
-                "in or beside the adapter folder)"]
+        return [f"- **Evaluation:** not evaluated (no `{adapter_folder.EVAL_RESULTS}` for these "
+                "weights in or beside the adapter folder)"]
     lines = ["", f"### Evaluation (`a3duck eval`, {table['date']})", "",
              "| Task | Metric | Shots | Base | Adapter | Δ |", "|---|---|---|---:|---:|---:|"]
     lines += [f"| {r['task']}{'*' if r['partial'] else ''} | {r['metric']} | {r['shots']} | "
