@@ -4,7 +4,7 @@
 that is 80 ``generate`` calls of one row each; here the base rows and the adapter rows share
 batches through :class:`a3duck.multi_adapter.MultiAdapterModel`, whose rows each use their own
 IA3 vectors exactly (row ``r`` equals that adapter's own ``PeftModel``; see that module and
-``tests/test_multi_adapter.py``). Left padding with an attention mask and position ids from
+``tests/test_train_multi_adapter.py``). Left padding with an attention mask and position ids from
 the mask keeps every row's tokens where they would be alone; a row that reaches EOS is cut
 there, as a one-row ``generate`` stops there.
 """

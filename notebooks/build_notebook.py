@@ -1,5 +1,5 @@
 """Writes notebooks/a3duck_ia3_finetune.ipynb (no outputs). Edit the cells here, then run
-`python notebooks/build_notebook.py`; tests/test_notebook.py executes the notebook."""
+`python notebooks/build_notebook.py`; tests/test_project_notebook.py executes the notebook."""
 
 from pathlib import Path
 

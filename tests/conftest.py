@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures of the support modules, for every test: hub (the local Hub API server).
+pytest_plugins = ["hub_support"]
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("A3DUCK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

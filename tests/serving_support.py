@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_space_helpers import free_port
+from space_support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

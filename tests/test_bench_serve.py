@@ -3,7 +3,7 @@ memory columns are there, and the engine's greedy answers equal PEFT's and the s
 
 import json
 
-from test_bench_smoke import ok, run_bench
+from bench_support import ok, run_bench
 
 
 def test_serve_bench_rows_and_equal_answers(tiny_llama_dir, tmp_path):

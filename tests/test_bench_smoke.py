@@ -3,26 +3,14 @@ writes the JSON it promises. No timing is asserted; results equality is (packed 
 losses, merged vs unmerged tokens, static vs dynamic cache tokens)."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from bench_support import ok, run_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo" / "train.jsonl"
-
-
-def run_bench(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-
-
-def ok(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.mark.slow  # spawns a subprocess

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require
-from test_space_helpers import free_port, make_adapter
+from space_support import free_port, make_adapter
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ import json
 import urllib.request
 
 import pytest
-from test_space_helpers import load_runtime, make_adapter, serve
+from space_support import load_runtime, make_adapter, serve
 
 pytestmark = pytest.mark.slow
 

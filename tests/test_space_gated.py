@@ -11,12 +11,10 @@ import time
 import urllib.request
 
 import pytest
-import test_hub
 from adapter_factory import make_adapter
-from test_hub import BASE_REPO, hub_env
-from test_space_helpers import free_port
+from hub_support import BASE_REPO, hub_env
+from space_support import free_port
 
-hub = test_hub.hub  # the local Hub API server fixture
 ADAPTER_REPO = "me/tiny-ia3"
 
 

@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from test_space_helpers import TINY_SETTINGS, load_runtime, make_adapter, reference_answer, serve
+from space_support import TINY_SETTINGS, load_runtime, make_adapter, reference_answer, serve
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from test_space_helpers import free_port, load_runtime
+from space_support import free_port, load_runtime
 
 ITEM = {"task": "arc_challenge", "index": 0, "k": 1}
 

@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import test_hub
 import yaml
 from adapter_factory import make_adapter
-from test_hub import BASE_REPO, TIMEOUT, TOKEN, hub_env
+from hub_support import BASE_REPO, TIMEOUT, TOKEN, hub_env
 
-hub = test_hub.hub  # the local Hub API server fixture
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = "me/a3duck-space"
 ADAPTER_REPO = "me/tiny-ia3"

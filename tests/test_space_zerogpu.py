@@ -36,7 +36,7 @@ def test_one_zerogpu_rule_for_the_space_and_its_scheduler():
 
 
 def test_handlers_are_not_wrapped_off_zerogpu(tiny_llama_dir):
-    from test_space_helpers import load_runtime
+    from space_support import load_runtime
 
     from a3duck.space import handlers
 

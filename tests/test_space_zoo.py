@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 from multi_support import random_adapter
-from test_space_helpers import TINY_SETTINGS, load_runtime, serve
+from space_support import TINY_SETTINGS, load_runtime, serve
 
 from a3duck.errors import A3DuckError, ConfigError
 from a3duck.generation import Settings, stream_generate

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from multi_support import peft_model, random_adapter
-from test_space_helpers import load_runtime
+from space_support import load_runtime
 
 from a3duck.evaluation.fast_backend import A3DuckLM
 from a3duck.space.scoring import build_prompt, load_examples, score_item

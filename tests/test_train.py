@@ -12,9 +12,9 @@ import pytest
 import torch
 from conftest import repeat_rows, write_jsonl
 from safetensors.torch import load_file
+from train_support import build_trainer, per_token_losses, tiny_config
 
 from a3duck import models
-from a3duck.config import TrainConfig
 from a3duck.data import DataError
 from a3duck.train import train
 
@@ -25,25 +25,6 @@ ROWS = repeat_rows(24)
 @pytest.fixture()
 def data_file(tmp_path):
     return write_jsonl(tmp_path / "train.jsonl", ROWS)
-
-
-def tiny_config(tiny_llama_dir, data_file, out, **kw):
-    base = dict(base_model=str(tiny_llama_dir), data=str(data_file), output_dir=str(out),
-                learning_rate=5e-2, warmup_steps=0, batch_size=4, micro_batch_size=2,
-                max_steps=8, cutoff_len=128, save_steps=4, precision="fp32", device="cpu",
-                lr_scheduler="constant", add_eos_token=True)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def build_trainer(config):
-    from a3duck import dataset as D
-    from a3duck.train import _build_model, _build_trainer
-
-    tok = models.load_tokenizer(config.base_model)
-    ds, _, _ = D.prepare_dataset(config, tok)
-    model = _build_model(config, config.base_model)
-    return _build_trainer(config, model, tok, ds, Path(config.output_dir) / "ck"), tok
 
 
 def test_labels_mask_prompt_and_keep_answer_and_eos(tiny_llama_dir, data_file, tmp_path):
@@ -58,13 +39,6 @@ def test_labels_mask_prompt_and_keep_answer_and_eos(tiny_llama_dir, data_file, t
     assert labels[prompt_len:] == ids[prompt_len:] and labels[-1] == tok.eos_token_id
     answer = tok.decode(ids[prompt_len:-1])
     assert answer.strip() == ROWS[0]["output"]
-
-
-def per_token_losses(model, input_ids, labels, position_ids=None):
-    logits = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
-    loss = torch.nn.functional.cross_entropy(
-        logits[0, :-1], labels[0, 1:], reduction="none", ignore_index=-100)
-    return loss[labels[0, 1:] != -100]
 
 
 def test_packed_padding_free_batch_equals_examples_one_by_one(tiny_llama_dir, data_file, tmp_path):

@@ -125,7 +125,7 @@ class A3DuckLM(HFLM):
         return [ll for ll, _ in self.loglikelihood(requests, disable_tqdm=True)]
 
     # Overrides lm-eval's PRIVATE HFLM._loglikelihood_tokens: lm-eval is pinned to the tested
-    # version in pyproject.toml; raise the pin only after tests/test_fast_backend.py passes.
+    # version in pyproject.toml; raise the pin only after tests/test_eval_fast_backend.py passes.
     def _loglikelihood_tokens(self, requests: list[Request], disable_tqdm: bool = False,
                               override_bs: int | None = None) -> list[tuple[float, bool]]:
         """(log-likelihood, is_greedy) per request, in request order; same values as ``hf``."""

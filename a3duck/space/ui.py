@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from a3duck.evaluation.leaderboard import ARC
 from a3duck.generation import LIMITS
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
@@ -25,6 +26,7 @@ from a3duck.space.runtime import Runtime, ServeConfig
 from a3duck.space.scoring import TASK_TITLES, item_json, load_examples
 
 log = logging.getLogger(__name__)
+DEFAULT_FORMAT = ARC.name  # the Few-shot tab opens on the leaderboard's first column
 TITLE = "A3Duck: (IA)³ adapters, live"  # the app's name (app.py --help, a banner page)
 
 
@@ -104,11 +106,11 @@ def _fewshot_tab(gr, rt: Runtime):
     formats = [(title, key) for key, title in TASK_TITLES.items()] + [("Your own examples",
                                                                         CUSTOM)]
     with gr.Row():
-        task = gr.Dropdown(formats, value="arc_challenge", label="Format")
+        task = gr.Dropdown(formats, value=DEFAULT_FORMAT, label="Format")
         item = gr.Dropdown([(f"item {i + 1}", i) for i in range(3)], value=0, label="Example")
         k = gr.Slider(0, 5, value=3, step=1, label="k shots (from the bundled examples)")
         adapter = adapter_inputs(gr, rt, "fewshot-adapter")
-    item_box = gr.Code(item_json("arc_challenge", 0, 3), language="json", lines=8, max_lines=16,
+    item_box = gr.Code(item_json(DEFAULT_FORMAT, 0, 3), language="json", lines=8, max_lines=16,
                         label='Item: {"shots": [...], "doc": {...}} in the benchmark\'s format '
                               "(edit it to write your own k examples)")
     with gr.Row():

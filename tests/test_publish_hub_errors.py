@@ -1,5 +1,5 @@
 """Hub and network failures get one clear message with the repo, the status and what to do,
-never a traceback and never the token (tests/hub_server.py on 127.0.0.1, as in test_hub.py);
+never a traceback and never the token (tests/hub_server.py on 127.0.0.1, as in test_publish_hub.py);
 a port in use is reported before the Space loads its model."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 from adapter_factory import make_adapter
-from test_hub import REPO, TOKEN, hub, hub_env, push  # noqa: F401 - hub is a fixture
+from hub_support import REPO, TOKEN, hub_env, push
 
 WRONG = "hf_wrongToken0123456789abcdefghijk"
 
@@ -25,7 +25,7 @@ def error_line(proc) -> str:
     return next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
 
 
-def test_rejected_token(hub, adapter, tmp_path):  # noqa: F811 - the fixture
+def test_rejected_token(hub, adapter, tmp_path):
     server, state = hub
     env = hub_env(tmp_path, server.base_url, token=WRONG)
     proc = push(env, "--adapter-dir", str(adapter), "--repo-id", REPO)
@@ -100,13 +100,13 @@ for repo, revision in [(sys.argv[1], None), (sys.argv[1], "no-such-branch"), (sy
 
 
 @pytest.mark.slow  # spawns a subprocess
-def test_adapter_download_failures_say_what_to_do(hub, adapter, tmp_path):  # noqa: F811
+def test_adapter_download_failures_say_what_to_do(hub, adapter, tmp_path):
     """A missing repo, a missing revision and a gated repo each get their own advice, through the
     CLI too, with no library arguments (``local_files_only``) in the text and never the token."""
     import subprocess
     import sys
 
-    from test_hub import ROOT
+    from hub_support import ROOT
 
     server, state = hub
     state.add_folder("test-org/gated-adapter", adapter)

@@ -101,7 +101,7 @@ def test_loglikelihoods_equal_lm_evals(tiny):
 
 
 def test_score_item_with_adapter_on_and_off(tiny_llama_dir, tmp_path):
-    from test_space_helpers import load_runtime, make_adapter
+    from space_support import load_runtime, make_adapter
 
     rt = load_runtime(tiny_llama_dir, make_adapter(tiny_llama_dir, tmp_path / "ad"))
     data = load_examples()["hellaswag"]
@@ -113,7 +113,7 @@ def test_score_item_with_adapter_on_and_off(tiny_llama_dir, tmp_path):
 
 
 def test_fewshot_tab_handlers(tiny_llama_dir, tmp_path):
-    from test_space_helpers import load_runtime, make_adapter
+    from space_support import load_runtime, make_adapter
 
     from a3duck.space.handlers import fewshot_handlers
 

@@ -1,5 +1,5 @@
 """One home per decision: one generator for compare/chat/Space, one base and template default
-(the adapter folder module). The import layering is tests/test_import_contract.py."""
+(the adapter folder module). The import layering is tests/test_project_import_contract.py."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def test_dpo_demo_recipe_from_the_sft_demo_adapter(embedded_model_dir, tmp_path)
     from peft import IA3Config, PeftModel
     from transformers import AutoModelForCausalLM
 
-    # Plain PEFT on the local copy of the recorded base (the Hub is offline here; test_dpo.py
+    # Plain PEFT on the local copy of the recorded base (the Hub is offline here; test_train_dpo.py
     # loads a tiny-Llama DPO adapter with AutoPeftModelForCausalLM, whose base is a local path).
     base = AutoModelForCausalLM.from_pretrained(str(embedded_model_dir))
     model = PeftModel.from_pretrained(base, str(adapter))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_space_helpers import load_runtime, make_adapter
+from space_support import load_runtime, make_adapter
 
 from a3duck.errors import A3DuckError
 from a3duck.hub_defaults import SPACE_ADAPTER, SPACE_BASE_MODEL
@@ -105,3 +105,21 @@ def test_chat_tab_names_where_answers_stop_for_its_template():
     alpaca = get_template("alpaca")
     assert _stops(alpaca).endswith("`### Instruction` or `### Input:` or `### Response:`")
     assert _stops(replace(alpaca, stop_markers=())) == "the end of the model's turn (end-of-text)"
+
+
+def test_helper_adapter_changes_the_logits(tiny_llama_dir, tmp_path):
+    runtime = load_runtime(tiny_llama_dir, make_adapter(tiny_llama_dir, tmp_path / "ad"))
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with runtime.session(True) as model:
+        on = model(input_ids=ids).logits
+    with runtime.session(False) as model:
+        off = model(input_ids=ids).logits
+    with runtime.session(True) as model:
+        again = model(input_ids=ids).logits
+    assert not torch.allclose(on, off)
+    torch.testing.assert_close(on, again)
+    from a3duck import models
+
+    peft_model, _ = models.load(str(tiny_llama_dir), str(tmp_path / "ad"))
+    assert runtime.info.trainable_params == sum(
+        p.numel() for n, p in peft_model.named_parameters() if "ia3_" in n) > 0

@@ -160,7 +160,7 @@ def test_space_history_uses_the_chat_template(smol_tok):
 
 def test_packed_multi_turn_rows_equal_rows_one_by_one(tiny_llama_dir, tmp_path):
     import torch
-    from test_train import build_trainer, per_token_losses, tiny_config
+    from train_support import build_trainer, per_token_losses, tiny_config
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     rows = [{"messages": [{"role": "user", "content": f"Say {i}."},

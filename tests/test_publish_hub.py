@@ -9,20 +9,13 @@ and HF_HUB_DISABLE_XET=1 (the local server speaks LFS, not Xet).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from adapter_factory import make_adapter  # tests/ is on sys.path (pytest rootdir conftest)
-from hub_server import serve
-
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "hf_localTestToken0123456789abcdefXYZ"
-REPO = "DopeorNope/A3_duck"
-BASE_REPO = "test-org/tiny-llama"
-TIMEOUT = 300  # seconds per subprocess: bounded even if something hangs
+from hub_support import BASE_REPO, REPO, ROOT, TIMEOUT, TOKEN, hub_env, push
 
 LOAD_SCRIPT = """
 import sys, torch
@@ -34,32 +27,6 @@ model, tok = load(adapter=sys.argv[1], dtype=torch.float32)
 with torch.no_grad():
     torch.save({"peft": peft_model(ids).logits, "a3duck": model(ids).logits}, sys.argv[2])
 """
-
-
-@pytest.fixture
-def hub():
-    server, state = serve(TOKEN)
-    try:
-        yield server, state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def hub_env(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_TOKEN", "HF_TOKEN_PATH", "HUGGING_FACE_HUB_TOKEN")}
-    home = tmp_path / f"hf_home_{len(list(tmp_path.glob('hf_home_*')))}"
-    env.update(HF_ENDPOINT=endpoint, HF_HUB_OFFLINE="0", HF_HOME=str(home),
-               HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1")
-    if token:
-        env["HF_TOKEN"] = token
-    return env
-
-
-def push(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "push_to_hub.py"), *args], env=env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_space_helpers import load_runtime, make_adapter, serve
+from space_support import load_runtime, make_adapter, serve
 
 pytestmark = pytest.mark.slow
 
