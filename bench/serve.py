@@ -119,6 +119,7 @@ def run_base(args, tokenizer, texts) -> dict:
     jobs = jobs_for(0, texts, args.new_tokens)
     systems.drive(serve, jobs[:args.concurrency], args.concurrency)  # warm-up
     answers, wall = systems.drive(serve, jobs, args.concurrency)
+    serve.close()
     return {"adapters": 0, "system": "base alone", **systems.summary(answers, wall)}
 
 
@@ -138,6 +139,7 @@ def run_count(args, tokenizer, texts, folders, count: int, wanted: set[str]) -> 
             serve = make(multi, tokenizer, args.max_batch)
             systems.drive(serve, jobs[:args.concurrency], args.concurrency)  # warm-up
             answers[name], wall = systems.drive(serve, jobs, args.concurrency)
+            getattr(serve, "close", lambda: None)()
             rows.append({"adapters": count, "system": name,
                          **systems.summary(answers[name], wall),
                          **(memory if name == "engine" else {})})

@@ -116,6 +116,7 @@ def engine_system(multi, tokenizer, max_batch: int):
         return answer
 
     serve.engine = engine
+    serve.close = engine.close  # its decode thread holds the model: stop it before the next K
     return serve
 
 

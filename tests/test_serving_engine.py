@@ -130,3 +130,21 @@ def test_queue_limit_and_cancel(zoo):
     assert list(inbox)[-1].reason == "cancelled"
     for request, box in waiting:
         assert list(box)[-1].reason == "length" and len(request.generated) == 3
+
+
+def test_close_cancels_every_request_stops_the_thread_and_refuses_new_ones(zoo):
+    multi, tokenizer, _ = zoo
+    engine = Engine(multi, tokenizer, max_batch=1, max_queue=4)
+    ids = tokenizer(PROMPTS[2])["input_ids"]
+    running, running_box = run_request(engine, tokenizer, ids, 0, 10_000)
+    while engine.steps < 1:
+        threading.Event().wait(0.01)
+    waiting, waiting_box = run_request(engine, tokenizer, ids, 0, 3)
+    engine.close()
+    assert not engine._thread.is_alive()
+    assert list(running_box)[-1].reason == "cancelled" and 0 < len(running.generated) < 10_000
+    assert list(waiting_box)[-1].reason == "cancelled" and waiting.generated == []
+    assert engine.load == (0, 0) and engine._cache is None
+    with pytest.raises(Overloaded, match="shutting down"):
+        run_request(engine, tokenizer, ids, 0, 3)
+    engine.close()  # idempotent

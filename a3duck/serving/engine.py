@@ -56,6 +56,7 @@ class Engine:
         self._cache = None  # DynamicCache of the running rows, left-padded: [rows, heads, L, d]
         self._mask: torch.Tensor | None = None  # [rows, L]: 1 where a row has a real token
         self._thread: threading.Thread | None = None
+        self._closed = False
         self.steps = 0  # decode steps run (tests, bench)
         self.peak_rows = 0
 
@@ -64,6 +65,8 @@ class Engine:
     def submit(self, request: Request) -> Request:
         """Queue ``request``; Overloaded when ``max_queue`` requests already wait."""
         with self._cond:
+            if self._closed:
+                raise Overloaded("the server is shutting down: no new requests")
             if len(self._waiting) >= self.max_queue:
                 raise Overloaded(f"the server is over capacity ({self.max_queue} requests "
                                  "waiting): retry in a moment")
@@ -75,6 +78,15 @@ class Engine:
                 self._thread.start()
         return request
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the decode thread after its current step: running and waiting requests end
+        as "cancelled", the KV cache is released and later submits are refused. Idempotent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     @property
     def load(self) -> tuple[int, int]:
         """(running rows, waiting requests)."""
@@ -85,8 +97,12 @@ class Engine:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._waiting and not self._rows:
+                while not self._waiting and not self._rows and not self._closed:
                     self._cond.wait()
+                if self._closed:
+                    gone = [*self._rows, *self._waiting]
+                    self._waiting.clear()
+                    break
                 admit = []
                 while self._waiting and len(self._rows) + len(admit) < self.max_batch:
                     admit.append(self._waiting.popleft())
@@ -99,6 +115,10 @@ class Engine:
             except Exception as exc:
                 log.exception("decode step failed")
                 self._fail_all(exc)
+        for request in gone:
+            if not request.finished:
+                request.finish("cancelled")
+        self._rows, self._cache, self._mask = [], None, None
 
     def _admit(self, request: Request) -> None:
         if request.cancelled.is_set():
