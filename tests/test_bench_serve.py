@@ -3,9 +3,11 @@ memory columns are there, and the engine's greedy answers equal PEFT's and the s
 
 import json
 
+import pytest
 from bench_support import ok, run_bench
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_serve_bench_rows_and_equal_answers(tiny_llama_dir, tmp_path):
     out = tmp_path / "serve.json"
     ok(run_bench("serve.py", "--model", str(tiny_llama_dir), "--adapters", "1,3",

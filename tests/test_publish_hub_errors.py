@@ -25,6 +25,7 @@ def error_line(proc) -> str:
     return next(line for line in proc.stderr.splitlines() if line.startswith("error: "))
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_rejected_token(hub, adapter, tmp_path):
     server, state = hub
     env = hub_env(tmp_path, server.base_url, token=WRONG)

@@ -21,6 +21,7 @@ def merged_server(tiny_llama_dir, tmp_path_factory):
         yield url
 
 
+@pytest.mark.slow  # spawns a subprocess
 def test_merged_model_is_served_under_the_adapters_name_only(merged_server):
     import openai
 
