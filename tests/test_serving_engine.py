@@ -116,13 +116,19 @@ def test_stop_strings_max_tokens_and_logprobs(zoo):
     assert events[-1].completion_tokens < 20
 
 
-def test_queue_limit_and_cancel(zoo):
+def one_row_engine_decoding(zoo, max_queue, max_tokens):
+    """An engine of one row whose row is already decoding a ``max_tokens`` answer."""
     multi, tokenizer, _ = zoo
-    engine = Engine(multi, tokenizer, max_batch=1, max_queue=2)
+    engine = Engine(multi, tokenizer, max_batch=1, max_queue=max_queue)
     ids = tokenizer(PROMPTS[2])["input_ids"]
-    first, inbox = run_request(engine, tokenizer, ids, 0, 200)
+    request, inbox = run_request(engine, tokenizer, ids, 0, max_tokens)
     while engine.steps < 1:
         threading.Event().wait(0.01)
+    return engine, tokenizer, ids, request, inbox
+
+
+def test_queue_limit_and_cancel(zoo):
+    engine, tokenizer, ids, first, inbox = one_row_engine_decoding(zoo, 2, 200)
     waiting = [run_request(engine, tokenizer, ids, 0, 3) for _ in range(2)]
     with pytest.raises(Overloaded):
         run_request(engine, tokenizer, ids, 0, 3)
@@ -133,12 +139,7 @@ def test_queue_limit_and_cancel(zoo):
 
 
 def test_close_cancels_every_request_stops_the_thread_and_refuses_new_ones(zoo):
-    multi, tokenizer, _ = zoo
-    engine = Engine(multi, tokenizer, max_batch=1, max_queue=4)
-    ids = tokenizer(PROMPTS[2])["input_ids"]
-    running, running_box = run_request(engine, tokenizer, ids, 0, 10_000)
-    while engine.steps < 1:
-        threading.Event().wait(0.01)
+    engine, tokenizer, ids, running, running_box = one_row_engine_decoding(zoo, 4, 10_000)
     waiting, waiting_box = run_request(engine, tokenizer, ids, 0, 3)
     engine.close()
     assert not engine._thread.is_alive()
