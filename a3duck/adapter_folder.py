@@ -41,6 +41,7 @@ DATA_REPORT = "data_report.json"
 EVAL_RESULTS = "eval_results.json"
 COMPARE_RESULTS = "compare.json"  # `a3duck compare --output` as make demo writes it (run folder)
 CARD = "README.md"
+CARD_TAG = "a3duck"  # the card metadata tag saying a3duck rendered it (not PEFT's placeholder)
 PLOTS = "plots"
 HEATMAP = "ia3_heatmap.png"  # the IA3 plot the Space shows (plots/ia3_heatmap.png)
 TOKENIZER_CONFIG = "tokenizer_config.json"

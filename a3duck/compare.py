@@ -111,7 +111,8 @@ def compare(adapter: str, data: str, base: str | None = None, limit: int | None 
             progress.update(len(chunk))
     results = []
     for k, (ex, prompt) in enumerate(zip(examples, prompts)):
-        row = {"row": ex.row, "prompt": prompt, "reference": ex.completion}
+        row = {"row": ex.row, "prompt": prompt, "reference": ex.completion,
+               "question": single_question(ex)}
         for side, answer in zip(("base", "adapter"), answers[2 * k:2 * k + 2]):
             row[side] = {"answer": answer, **score(answer, ex.completion)}
         results.append(row)
@@ -120,6 +121,14 @@ def compare(adapter: str, data: str, base: str | None = None, limit: int | None 
     return {"adapter": adapter, "adapter_sha256": adapter_folder.weights_sha256(folder),
             "data": data, "n": len(results), "scores": totals, "changes": changes(results),
             "rows": results}
+
+
+def single_question(ex: data_mod.Example) -> str | None:
+    """The row's question as written when it is one exchange (what a person would type into a
+    one-turn prompt box, e.g. the Space's Compare tab); None for a multi-turn conversation."""
+    if ex.messages is not None and sum(m["role"] == "user" for m in ex.messages) != 1:
+        return None
+    return ex.question.strip()
 
 
 def changes(rows: list[dict]) -> dict[str, dict[str, list[int]]]:

@@ -53,13 +53,13 @@ def free_port() -> int:
 def serve(runtime, queue_size: int = 64, concurrency: int = 2):
     """Serve the Space for ``runtime`` on 127.0.0.1; yields its URL; always closes it."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from a3duck.space.ui import build_demo
+    from a3duck.space.ui import app_routes, build_demo
 
     demo = build_demo(runtime)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                quiet=True, show_error=False)
+                quiet=True, show_error=False, app_kwargs={"routes": app_routes(runtime)})
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

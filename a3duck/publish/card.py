@@ -65,7 +65,8 @@ def render_card(adapter_dir: Path, *, repo_id: str = DEFAULT_REPO_ID,
     data = ModelCardData(
         base_model=ctx["base_model"] if ctx["base_link"] else None, library_name="peft", pipeline_tag="text-generation",
         license="mit", language=["en"], datasets=ctx["datasets"] or None,
-        tags=["ia3", "peft", "a3duck", "text-generation"], model_name=repo_id.split("/")[-1],
+        tags=["ia3", "peft", adapter_folder.CARD_TAG, "text-generation"],
+        model_name=repo_id.split("/")[-1],
         eval_results=model_index_results(ctx["eval_raw"]) or None,
     )
     template = TEMPLATE_DIR / f"README.{lang}.md.jinja"

@@ -323,7 +323,8 @@ def about_markdown(rt: Runtime) -> str:
     if info.adapter:
         adapter = f"`{info.adapter}`" + (f" @ `{info.revision}`" if info.revision else "")
         url = rt.adapters[0].card_url if rt.adapters else info.card_url
-        card = (f"[model card]({url})" if url else "model card: README.md in the adapter folder")
+        card = (f"[model card]({url})" if url else "no model card yet (`a3duck card --adapter "
+                "FOLDER` writes README.md into the adapter folder)")
     else:
         adapter, card = "none (base model alone)", f"[base model](https://huggingface.co/{info.base_model})"
     last = rt.last_stats
@@ -344,5 +345,4 @@ def about_markdown(rt: Runtime) -> str:
                                  f"{last.first_token_seconds:.2f} s" if last.first_token_seconds
                                  is not None else "") if last else "none yet"),
     ]
-    first = rt.multi.sources[0].folder if rt.multi.sources else None
-    return "\n".join(lines + results_lines(first, info.base_model))
+    return "\n".join(lines + results_lines(rt.default_folder, info.base_model))

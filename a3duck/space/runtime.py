@@ -137,6 +137,12 @@ class Runtime:
         self.peak_running = 0
 
     @property
+    def default_folder(self):
+        """The default (first) adapter's local folder, where its results files are looked
+        for; None for the base alone or a merged model."""
+        return self.multi.sources[0].folder if self.multi.sources else None
+
+    @property
     def choices(self) -> list[str]:
         """The names a visitor may pick: the adapters, then ``base`` (where it can be had)."""
         if self.info.merged:

@@ -12,6 +12,7 @@ import logging
 
 from a3duck.evaluation.leaderboard import ARC
 from a3duck.generation import LIMITS
+from a3duck.space.about_results import domain_prompt
 from a3duck.space.handlers import (
     CHAT_EXAMPLES,
     CUSTOM,
@@ -26,6 +27,8 @@ from a3duck.space.runtime import Runtime, ServeConfig
 from a3duck.space.scoring import TASK_TITLES, item_json, load_examples
 
 log = logging.getLogger(__name__)
+# the Compare tab's opening instruction when the adapter has no `a3duck compare` results
+GENERIC_COMPARE_PROMPT = "Give three reasons to learn a second language."
 DEFAULT_FORMAT = ARC.name  # the Few-shot tab opens on the leaderboard's first column
 TITLE = "A3Duck: (IA)³ adapters, live"  # the app's name (app.py --help, a banner page)
 
@@ -178,9 +181,13 @@ def _compare_tab(gr, rt: Runtime):
                 "vectors). Greedy decoding by default so that differences come from the "
                 "adapters, not from sampling.")
     order = compare_order(rt)
+    held_out = domain_prompt(rt.default_folder)
     with gr.Row():
-        instruction = gr.Textbox(label="Instruction", lines=3, elem_id="cmp-instruction",
-                                 value="Give three reasons to learn a second language.")
+        instruction = gr.Textbox(
+            label="Instruction", lines=3, elem_id="cmp-instruction",
+            value=held_out or GENERIC_COMPARE_PROMPT,
+            info=("a held-out question of the adapter's own data (its `a3duck compare` "
+                  "results)" if held_out else None))
         context = gr.Textbox("", label="Input (optional context)", lines=3)
     with gr.Row():
         chosen = gr.CheckboxGroup(order, value=order, label="Models", elem_id="cmp-models")
@@ -261,16 +268,16 @@ def prepare(config: ServeConfig, banner_on_error: bool = False):
     return demo, runtime
 
 
-def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None:
-    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare).
-    The OpenAI API (:mod:`a3duck.serving`, configured by ``api``) is served at /v1 on the
-    same port, through Gradio's FastAPI app (its ``app_kwargs`` routes)."""
-    from a3duck.serving import body_limit
+def app_routes(runtime: Runtime | None, api=None) -> list:
+    """The HTTP routes served beside the Space's page: each served local adapter's model card
+    (``/card/NAME``) and, with ``api`` (a :class:`a3duck.serving.service.ApiConfig`), the OpenAI API
+    at ``/v1`` on the runtime's model (it sets ``runtime.service``)."""
+    from a3duck.space.card_page import card_routes
 
-    check_port(config.host, config.port)  # before the model loads, not after
-    demo, runtime = prepare(config, banner_on_error=banner_on_error)
-    routes = []
-    if runtime is not None and api is not None:
+    if runtime is None:  # the banner page of a model that could not load
+        return []
+    routes = card_routes({a.name: a.card for a in runtime.adapters if a.card})
+    if api is not None:
         from a3duck.adapter_names import default_name
         from a3duck.serving.openai_api import build_routes
         from a3duck.serving.service import service_for
@@ -279,7 +286,20 @@ def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None
         merged = (default_name(info.adapter), info.template) if info.merged else None
         runtime.service = service_for(runtime.multi, runtime.tokenizer, info.context_window,
                                       api, merged)
-        routes = build_routes(runtime.service)
+        routes += build_routes(runtime.service)
+    return routes
+
+
+def launch(config: ServeConfig, banner_on_error: bool = False, api=None) -> None:
+    """Load the model once, then serve until interrupted (``banner_on_error``: see prepare).
+    The OpenAI API (:mod:`a3duck.serving`, configured by ``api``) is served at /v1 on the
+    same port, through Gradio's FastAPI app (its ``app_kwargs`` routes)."""
+    from a3duck.serving import body_limit
+
+    check_port(config.host, config.port)  # before the model loads, not after
+    demo, runtime = prepare(config, banner_on_error=banner_on_error)
+    routes = app_routes(runtime, api)
+    if runtime is not None and api is not None:
         log.info("OpenAI API at http://%s:%d/v1 (%s)", config.host, config.port,
                  "API key required" if api.api_key else "no API key")
     # quiet: Gradio's own start-up lines include a share-link hint that does not apply here

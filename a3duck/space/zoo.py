@@ -14,6 +14,7 @@ from pathlib import Path
 
 from a3duck.adapter_names import display_names
 from a3duck.errors import ConfigError
+from a3duck.space.card_page import card_file, card_href
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,14 @@ class AdapterInfo:
     template: str
     ia3_plot: str | None = None
     mixed_from: list[str] | None = None  # a3duck mix sources
+    card: Path | None = None  # a local adapter's model card file, served at card_url
 
     @property
     def card_url(self) -> str | None:
-        return None if self.local else f"https://huggingface.co/{self.source}"
+        """The Hub page of a Hub adapter; the Space's own page for a local card; else None."""
+        if not self.local:
+            return f"https://huggingface.co/{self.source}"
+        return card_href(self.name) if self.card else None
 
 
 def adapter_info(name: str, source: str, folder: Path, revision: str | None) -> AdapterInfo:
@@ -62,7 +67,7 @@ def adapter_info(name: str, source: str, folder: Path, revision: str | None) -> 
         name=name, source=public_name(source) if local else source, revision=revision,
         local=local, params=sum(v.numel() for v in adapter_folder.ia3_vectors(folder).values()),
         template=adapter_folder.template(folder),
-        ia3_plot=ia3_plot(str(folder)), mixed_from=mix or None)
+        ia3_plot=ia3_plot(str(folder)), mixed_from=mix or None, card=card_file(folder, local))
 
 
 def ia3_plot(adapter: str | None, revision: str | None = None) -> str | None:
@@ -92,7 +97,8 @@ def about_lines(adapters: list[AdapterInfo]) -> list[str]:
     """One Markdown bullet per adapter for the About tab."""
     lines = []
     for a in adapters:
-        where = f"[{a.source}]({a.card_url})" if a.card_url else f"`{a.source}` (local folder)"
+        where = (f"[{a.source}]({a.card_url})" if not a.local else f"`{a.source}` (local "
+                 "folder" + (f", [model card]({a.card_url})" if a.card_url else "") + ")")
         rev = f" @ `{a.revision}`" if a.revision else ""
         mix = f" · a mix of {', '.join(a.mixed_from)}" if a.mixed_from else ""
         lines.append(f"- **`{a.name}`**: {where}{rev} · {a.params:,} IA3 parameters · "
