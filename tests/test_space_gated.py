@@ -29,7 +29,7 @@ def stage(tmp_path, adapter: str):
 def page_banner(staged, env) -> str:
     """Start app.py in ``staged``; return the banner's text from Gradio's /config."""
     port = free_port()
-    env = {**env, "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**env, "GRADIO_ANALYTICS_ENABLED": "False", "SPACE_ID": "me/space"}  # as on a Space
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=staged,
                             env={k: v for k, v in env.items() if k != "PYTHONPATH"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

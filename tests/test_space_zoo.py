@@ -178,3 +178,29 @@ def serial_answer_ids(rt, ids, name, settings):
     with rt.session(name) as model:
         parts = list(stream_generate(model, rt.tokenizer, ids, settings, ()))
     return parts[-1]
+
+
+def test_a_hub_adapter_that_cannot_be_fetched_is_named_and_the_others_served(tiny_llama_dir,
+                                                                             tmp_path):
+    """Offline (the tests' HF_HUB_OFFLINE=1), a Hub id of a zoo is not in the cache: the page
+    says so in one banner and serves the rest; with nothing to serve, one error (exit 2)."""
+    from space_support import free_port
+
+    from a3duck.errors import ModelError
+    from a3duck.space.serve import main
+    from a3duck.space.ui import build_demo
+
+    local = random_adapter(tiny_llama_dir, tmp_path / "kept" / "adapter", seed=23)
+    rt = load_runtime(tiny_llama_dir, f"{local},org/not-cached")
+    assert rt.choices == ["kept", "base"]
+    assert [name for name, _ in rt.unavailable] == ["org/not-cached"]
+    banners = [c["props"]["value"] for c in build_demo(rt).get_config_file()["components"]
+               if c.get("props", {}).get("elem_id") == "banner"]
+    assert len(banners) == 1 and "`org/not-cached`" in banners[0]
+    assert "not in the local Hugging Face cache" in banners[0]
+    with pytest.raises(ModelError, match="none of the adapters could be loaded"):
+        load_runtime(tiny_llama_dir, "org/a,org/b")
+    with pytest.raises(ModelError, match="adapter folder not found"):  # a local typo still stops
+        load_runtime(tiny_llama_dir, f"{local},./no-such-run/adapter")
+    argv = ["--base-model", str(tiny_llama_dir), "--adapter", "org/a", "--port", str(free_port())]
+    assert main(argv, space_dir=tmp_path) == 2  # locally (no SPACE_ID): a message, not a page

@@ -25,12 +25,16 @@ from a3duck.multi_adapter import BASE
 log = logging.getLogger(__name__)
 
 
+def on_space() -> bool:
+    """True on a Hugging Face Space (``SPACE_ID`` is set there)."""
+    return bool(os.environ.get("SPACE_ID"))
+
 
 def on_gpu_space() -> bool:
-    """True on a Hugging Face Space (``SPACE_ID`` is set there) that has a GPU."""
+    """True on a Hugging Face Space that has a GPU."""
     import torch
 
-    return bool(os.environ.get("SPACE_ID")) and torch.cuda.is_available()
+    return on_space() and torch.cuda.is_available()
 
 
 @dataclass
@@ -66,7 +70,7 @@ class ServeConfig:
         merged.update({k: v for k, v in flags.items() if v is not None})
         if "base_model" not in merged and "adapter" not in merged and on_gpu_space():
             merged.update(base_model=SPACE_BASE_MODEL, adapter=SPACE_ADAPTER)
-        if os.environ.get("SPACE_ID") and "host" not in merged:
+        if on_space() and "host" not in merged:
             merged["host"] = "0.0.0.0"  # a Space's proxy reaches the app from outside
         if str(merged.get("adapter", "")).lower() in ("none", ""):
             merged["adapter"] = None
@@ -120,12 +124,14 @@ class ModelInfo:
 class Runtime:
     """The loaded model, tokenizer and templates, shared by every request of the process."""
 
-    def __init__(self, multi, tokenizer, template, info: ModelInfo, adapters=()):
+    def __init__(self, multi, tokenizer, template, info: ModelInfo, adapters=(),
+                 unavailable=()):
         from a3duck.space.scheduler import Scheduler
 
         self.multi, self.model = multi, multi.model
         self.tokenizer, self.template, self.info = tokenizer, template, info
         self.adapters = list(adapters)  # zoo.AdapterInfo, in the order given
+        self.unavailable = list(unavailable)  # (name, reason): asked for, could not be fetched
         self.can_toggle = bool(info.adapter) and not info.merged
         self.scheduler = Scheduler(multi, tokenizer)
         self.last_stats = None
@@ -222,7 +228,7 @@ class Runtime:
         from a3duck.space.zoo import load_zoo
 
         dtype, device = _dtype_and_device(config)
-        multi, tokenizer, adapters = load_zoo(config, dtype, device)
+        multi, tokenizer, adapters, unavailable = load_zoo(config, dtype, device)
         template = get_template(adapters[0].template if adapters
                                 else adapter_folder.template(None), tokenizer)
         trainable = adapters[0].params if adapters else 0
@@ -244,7 +250,7 @@ class Runtime:
                 stop_criterion(tokenizer, tuple(markers))
         log.info("serving %s + %s (%s on %s)", info.base_model,
                  ", ".join(a.name for a in adapters) or "no adapter", info.dtype, info.device)
-        return cls(multi, tokenizer, template, info, adapters)
+        return cls(multi, tokenizer, template, info, adapters, unavailable)
 
 
 def _dtype_and_device(config: ServeConfig):

@@ -79,18 +79,21 @@ def api_config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from a3duck.space.runtime import on_space
     from a3duck.space.ui import launch
 
     config_file = getattr(args, "config_file", None)
-    launch(config_from_args(args, config_file), banner_on_error=config_file is not None,
-           api=api_config_from_args(args))
+    # On a Space, a model that cannot load is explained on the page (its visitors and owner
+    # see no terminal); locally (`a3duck serve`, `python app.py`) it is one message, exit 2.
+    launch(config_from_args(args, config_file), banner_on_error=config_file is not None
+           and on_space(), api=api_config_from_args(args))
     return 0
 
 
 def main(argv: list[str] | None = None, space_dir=None) -> int:
     """Entry point of app.py (a Space, or `python app.py --port 7861` locally); ``space_dir``
-    holds app.py and the Space's config file. Started this way, a model that cannot be loaded
-    is explained on the page instead of stopping the app."""
+    holds app.py and the Space's config file. Started this way on a Space, a model that cannot
+    be loaded is explained on the page instead of stopping the app."""
     from a3duck.entry import invoke
     from a3duck.hub_defaults import SPACE_CONFIG_FILE
     from a3duck.space.ui import TITLE

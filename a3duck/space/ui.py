@@ -230,6 +230,9 @@ def build_demo(rt: Runtime):
         gr.Markdown(f"# {title}\nBase `{rt.info.base_model}` · "
                     f"adapter{'s' if len(rt.adapters) > 1 else ''} {names}"
                     + (" (merged)" if rt.info.merged else ""))
+        if rt.unavailable:
+            gr.Markdown("⚠️ **Not served** (the others are): " + "; ".join(
+                f"`{name}`: {reason}" for name, reason in rt.unavailable), elem_id="banner")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 _chat_tab(gr, rt)

@@ -107,20 +107,47 @@ def about_lines(adapters: list[AdapterInfo]) -> list[str]:
 
 
 def load_zoo(config, dtype, device):
-    """``(MultiAdapterModel, tokenizer, [AdapterInfo])`` for a ServeConfig: every adapter on one
-    base (checked before loading), or with ``--merge`` the one adapter folded into the weights."""
-    from a3duck import adapter_folder, models
-    from a3duck.multi_adapter import AdapterSource, MultiAdapterModel, load_multi
+    """``(MultiAdapterModel, tokenizer, [AdapterInfo], unavailable)`` for a ServeConfig: every
+    adapter on one base (checked before loading), or with ``--merge`` the one adapter folded
+    into the weights. ``unavailable`` lists ``(name, reason)`` of the Hub adapters of a zoo that
+    could not be fetched (offline, removed): the others are served and the page names them.
+    A local folder that is missing, or a zoo where nothing can be fetched, raises ModelError."""
+    from a3duck import models
+    from a3duck.multi_adapter import MultiAdapterModel, load_multi
 
     specs = display_names(adapter_specs(config.adapter))
     if len(specs) > 1 and (config.merge or config.revision):
         raise ConfigError("--merge and --revision serve one adapter; give one --adapter")
-    sources = [AdapterSource(name, src, adapter_folder.resolve(src, config.revision),
-                             config.revision) for name, src in specs]
+    sources, unavailable = _fetch_sources(specs, config.revision)
     adapters = [adapter_info(s.name, s.source, s.folder, s.revision) for s in sources]
     if config.merge and sources:
         model, tokenizer = models.load(config.base_model, sources[0].source, dtype=dtype,
                                        device=device, revision=config.revision)
-        return MultiAdapterModel(model.merge_and_unload().eval()), tokenizer, adapters
+        return MultiAdapterModel(model.merge_and_unload().eval()), tokenizer, adapters, []
     multi, tokenizer = load_multi(config.base_model, sources, dtype=dtype, device=device)
-    return multi, tokenizer, adapters
+    return multi, tokenizer, adapters, unavailable
+
+
+def _fetch_sources(specs: list[tuple[str, str]], revision: str | None):
+    """(AdapterSources, [(name, reason)] of the Hub adapters that could not be fetched)."""
+    from a3duck import adapter_folder
+    from a3duck.errors import ModelError
+    from a3duck.hub_access import looks_like_path
+    from a3duck.multi_adapter import AdapterSource
+
+    sources, unavailable = [], []
+    for name, src in specs:
+        try:
+            folder = adapter_folder.resolve(src, revision)
+        except ModelError as exc:
+            if len(specs) == 1 or looks_like_path(src):
+                raise  # one adapter, or a local folder: nothing to serve in its place
+            unavailable.append((name, str(exc)))
+            continue
+        sources.append(AdapterSource(name, src, folder, revision))
+    if unavailable and not sources:
+        raise ModelError("none of the adapters could be loaded: " + "; ".join(
+            reason for _, reason in unavailable))
+    for name, reason in unavailable:
+        log.warning("not serving adapter %s: %s", name, reason)
+    return sources, unavailable
