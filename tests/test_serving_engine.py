@@ -74,6 +74,27 @@ def test_greedy_rows_joining_mid_decode_equal_peft_generate(tiny_llama_dir, zoo)
     assert engine.peak_rows >= 4  # they really shared steps
 
 
+def test_requests_arriving_together_are_prefilled_in_one_batch_and_equal_peft(tiny_llama_dir,
+                                                                             zoo):
+    """Prompts of different lengths and adapters, admitted at one step: one left-padded
+    prefill, and each answer is still its adapter's own greedy answer, token for token
+    (one of them ends at its first token, so the batch keeps only the others' rows)."""
+    multi, tokenizer, folders = zoo
+    engine = Engine(multi, tokenizer, max_batch=8)
+    names, lengths = ["qo", "base", "kv", "kv2", "kv"], [14, 9, 1, 12, 6]
+    with engine.hold():
+        jobs = [(name, ids, n, *run_request(engine, tokenizer, ids, multi.names.index(name), n))
+                for name, text, n in zip(names, PROMPTS[1:], lengths)
+                for ids in [tokenizer(text)["input_ids"]]]
+    assert len({len(ids) for _, ids, *_ in jobs}) > 1  # really padded
+    for name, ids, n, request, inbox in jobs:
+        events = list(inbox)
+        assert isinstance(events[-1], Finished) and events[-1].error is None
+        ref = reference_tokens(tiny_llama_dir, folders.get(name), ids, n, tokenizer.eos_token_id)
+        assert request.generated == ref, name
+    assert engine.prefills[0] == len(jobs)  # one prefill call took every request
+
+
 def test_sampling_rows_share_a_step_and_follow_their_seed(zoo):
     multi, tokenizer, _ = zoo
     ids = tokenizer(PROMPTS[0])["input_ids"]

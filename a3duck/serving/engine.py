@@ -1,8 +1,9 @@
 """The serving engine: continuous batching over one base with many IA3 adapters.
 
 One decode thread owns the model. At every step it (1) drops rows whose client left, (2) admits
-waiting requests while there is room (each is prefilled alone, with its own adapter, and its
-first token is sampled at once), then (3) runs one decode step for every running row together:
+waiting requests while there is room (those admitted at one step are prefilled together in one
+left-padded batch, each row with its own adapter; a request asking for its prompt's logprobs
+is prefilled alone), sampling each one's first token at once, then (3) runs one decode step for every running row together:
 row ``r`` feeds its last token with its adapter slot (:meth:`MultiAdapterModel.slots`), its own
 position and the batch's left-padded KV cache, and samples with its own settings and seed.
 Requests therefore join and leave between any two tokens: a short request never waits for a
@@ -14,7 +15,8 @@ forward call takes a packed ``[1, tokens]`` batch with no per-request payload an
 has one ``do_sample`` and no per-request seed, so a per-token adapter index cannot reach
 :class:`IA3Bank` without patching it.
 
-Exactness: the prefill is the same call ``generate`` makes; decode steps are ``generate``'s
+Exactness: a prefill is the call ``generate`` makes (alone, or left-padded with mask and
+positions as ``generate`` prefills a batch); decode steps are ``generate``'s
 left-padded batched steps (mask + explicit positions). Greedy fp32 output equals each adapter's
 own ``PeftModel.generate`` (tests/test_serving_engine.py).
 """
@@ -22,6 +24,7 @@ own ``PeftModel.generate`` (tests/test_serving_engine.py).
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -59,6 +62,9 @@ class Engine:
         self._closed = False
         self.steps = 0  # decode steps run (tests, bench)
         self.peak_rows = 0
+        self.prefills: list[int] = []  # requests prefilled by each prefill call (tests, bench)
+        pad = tokenizer.pad_token_id
+        self._pad = pad if pad is not None else min(self.eos, default=0)  # masked out anyway
 
     # -- the public side ------------------------------------------------------------------
 
@@ -87,6 +93,13 @@ class Engine:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @contextlib.contextmanager
+    def hold(self):
+        """No step starts inside this block: requests submitted in it are admitted together
+        (tests use it to make requests arrive at one step)."""
+        with self._cond:
+            yield
+
     @property
     def load(self) -> tuple[int, int]:
         """(running rows, waiting requests)."""
@@ -108,8 +121,7 @@ class Engine:
                     admit.append(self._waiting.popleft())
             try:
                 self._drop([r for r in self._rows if r.cancelled.is_set()])
-                for request in admit:
-                    self._admit(request)
+                self._admit_all(admit)
                 if self._rows:
                     self._step()
             except Exception as exc:
@@ -120,32 +132,62 @@ class Engine:
                 request.finish("cancelled")
         self._rows, self._cache, self._mask = [], None, None
 
-    def _admit(self, request: Request) -> None:
-        if request.cancelled.is_set():
-            request.finish("cancelled")
-            return
-        try:
-            cache, logits = self._prefill(request)
-        except Exception as exc:
-            log.exception("prefill failed")
-            request.fail(exc)
-            return
-        request.cached = len(request.prompt_ids)
-        if request.advance(pick_token(logits[0, -1], request), logits[0, -1]):
-            self._join(request, cache)
+    def _admit_all(self, requests: list[Request]) -> None:
+        """Prefill the requests admitted at this step: together, except a request asking for
+        its prompt's logprobs (every position's logits), which is prefilled alone."""
+        live = []
+        for request in requests:
+            if request.cancelled.is_set():
+                request.finish("cancelled")
+            else:
+                live.append(request)
+        together = [r for r in live if not r.echo]
+        for group in [[r] for r in live if r.echo] + ([together] if together else []):
+            self._admit(group)
 
-    def _prefill(self, request: Request):
+    def _admit(self, group: list[Request]) -> None:
+        try:
+            cache, logits, mask = self._prefill(group)
+        except Exception as exc:
+            if len(group) > 1:  # one bad request must not fail the others: each alone
+                for request in group:
+                    self._admit([request])
+                return
+            log.exception("prefill failed")
+            group[0].fail(exc)
+            return
+        self.prefills.append(len(group))
+        keep = []
+        for i, request in enumerate(group):
+            request.cached = len(request.prompt_ids)
+            if request.advance(pick_token(logits[i, -1], request), logits[i, -1]):
+                keep.append(i)
+        if keep:
+            self._join([group[i] for i in keep], cache, mask, keep)
+
+    def _prefill(self, group: list[Request]):
+        """(cache, logits, mask) of the group's prompts, left-padded to the longest."""
         from transformers import DynamicCache
 
-        ids = torch.tensor([request.prompt_ids], device=self.multi.device)
+        device = self.multi.device
+        width = max(len(r.prompt_ids) for r in group)
+        ids = torch.tensor([[self._pad] * (width - len(r.prompt_ids)) + r.prompt_ids
+                            for r in group], device=device)
+        mask = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids)
+                             for r in group], device=device)
+        # one request: exactly generate's unpadded call (no mask, implicit positions)
+        padded = {} if len(group) == 1 else {
+            "attention_mask": mask, "position_ids": (mask.cumsum(1) - 1).clamp(min=0)}
         cache = DynamicCache()
-        keep = 0 if request.echo else 1  # all positions only when the prompt's logprobs are asked
-        with torch.inference_mode(), self.multi.slots(torch.tensor([request.slot])) as model:
-            out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        echo = group[0].echo  # only ever alone (_admit_all)
+        slots = torch.tensor([r.slot for r in group])
+        with torch.inference_mode(), self.multi.slots(slots) as model:
+            out = model(input_ids=ids, past_key_values=cache, use_cache=True,
+                        logits_to_keep=0 if echo else 1, **padded)
         logits = out.logits.float()
-        if request.echo:
-            request.prompt_logits(logits[0, :-1])
-        return cache, logits
+        if echo:
+            group[0].prompt_logits(logits[0, :-1])
+        return cache, logits, mask
 
     def _step(self) -> None:
         rows = self._rows
@@ -168,18 +210,24 @@ class Engine:
                 done.append(row)
         self._drop(done)
 
-    def _join(self, request: Request, cache) -> None:
-        """Add a prefilled request to the running batch, left-padding whichever is shorter."""
-        new_mask = torch.ones(1, request.cached, dtype=torch.long, device=self.multi.device)
+    def _join(self, requests: list[Request], cache, mask: torch.Tensor, rows: list[int]):
+        """Add prefilled requests (rows ``rows`` of ``cache``/``mask``) to the running batch,
+        left-padding whichever is shorter."""
+        if len(rows) < mask.shape[0]:  # some finished at their first token
+            index = torch.tensor(rows, device=mask.device)
+            mask = mask[index]
+            for layer in cache.layers:
+                layer.keys, layer.values = layer.keys[index], layer.values[index]
         if self._cache is None:
-            self._cache, self._mask, self._rows = cache, new_mask, [request]
-            return
-        width = max(self._mask.shape[1], request.cached)
-        for mine, theirs in zip(self._cache.layers, cache.layers):
-            mine.keys = torch.cat([_lpad(mine.keys, width), _lpad(theirs.keys, width)])
-            mine.values = torch.cat([_lpad(mine.values, width), _lpad(theirs.values, width)])
-        self._mask = torch.cat([_lpad(self._mask, width), _lpad(new_mask, width)])
-        self._rows.append(request)
+            self._cache, self._mask, self._rows = cache, mask, list(requests)
+        else:
+            width = max(self._mask.shape[1], mask.shape[1])
+            for mine, theirs in zip(self._cache.layers, cache.layers):
+                mine.keys = torch.cat([_lpad(mine.keys, width), _lpad(theirs.keys, width)])
+                mine.values = torch.cat([_lpad(mine.values, width),
+                                         _lpad(theirs.values, width)])
+            self._mask = torch.cat([_lpad(self._mask, width), _lpad(mask, width)])
+            self._rows.extend(requests)
         self.peak_rows = max(self.peak_rows, len(self._rows))
 
     def _drop(self, gone: list[Request]) -> None:
