@@ -3,8 +3,8 @@
 One decode thread owns the model. At every step it (1) drops rows whose client left, (2) admits
 waiting requests while there is room (those admitted at one step are prefilled together in one
 left-padded batch, each row with its own adapter; a request asking for its prompt's logprobs
-is prefilled alone), sampling each one's first token at once, then (3) runs one decode step for every running row together:
-row ``r`` feeds its last token with its adapter slot (:meth:`MultiAdapterModel.slots`), its own
+is prefilled alone) and samples each one's first token at once, then (3) runs one decode step
+for every running row together: row ``r`` feeds its last token with its adapter slot (:meth:`MultiAdapterModel.slots`), its own
 position and the batch's left-padded KV cache, and samples with its own settings and seed.
 Requests therefore join and leave between any two tokens: a short request never waits for a
 long answer in front of it. Rows that finish leave the cache; columns that only padding uses
@@ -163,7 +163,7 @@ class Engine:
             if request.advance(pick_token(logits[i, -1], request), logits[i, -1]):
                 keep.append(i)
         if keep:
-            self._join([group[i] for i in keep], cache, mask, keep)
+            self._join(group, cache, mask, keep)
 
     def _prefill(self, group: list[Request]):
         """(cache, logits, mask) of the group's prompts, left-padded to the longest."""
@@ -210,11 +210,12 @@ class Engine:
                 done.append(row)
         self._drop(done)
 
-    def _join(self, requests: list[Request], cache, mask: torch.Tensor, rows: list[int]):
-        """Add prefilled requests (rows ``rows`` of ``cache``/``mask``) to the running batch,
-        left-padding whichever is shorter."""
-        if len(rows) < mask.shape[0]:  # some finished at their first token
-            index = torch.tensor(rows, device=mask.device)
+    def _join(self, group: list[Request], cache, mask: torch.Tensor, keep: list[int]):
+        """Add the prefilled requests ``group[i]`` for ``i`` in ``keep`` (rows of ``cache`` and
+        ``mask``) to the running batch, left-padding whichever is shorter."""
+        requests = [group[i] for i in keep]
+        if len(keep) < len(group):  # some finished at their first token
+            index = torch.tensor(keep, device=mask.device)
             mask = mask[index]
             for layer in cache.layers:
                 layer.keys, layer.values = layer.keys[index], layer.values[index]

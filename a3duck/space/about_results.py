@@ -88,7 +88,7 @@ def _verified_compare(folder: Path) -> tuple[dict | None, str | None]:
     except A3DuckError as exc:
         return None, f"not shown ({exc})"
     if result.get("adapter_sha256") != mine:
-        return None, (f"`{path.name}` is not for these weights (another run's, made "
-                            "before compare recorded the weights' sha256, or the adapter "
-                            "changed since): run `a3duck compare --output` again")
+        return None, (f"`{path.name}` is not for these weights (another run's, made before "
+                      "compare recorded the weights' sha256, or the adapter changed since): "
+                      "run `a3duck compare --output` again")
     return result, None
