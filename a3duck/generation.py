@@ -191,16 +191,17 @@ def stream_generate(model, tokenizer, input_ids: list[int], settings: Settings,
 
 
 def follow_stream(pieces: Iterator[str], close, settings: Settings, stop_markers: Sequence[str],
-                  stats: Stats, start: float) -> Iterator[str]:
-    """The visible answer growing from streamed text ``pieces``; ``close()`` cancels what is
-    left of the generation and returns (number of new tokens, its failure or None).
-    Shared by :func:`stream_generate` and the Space's batch scheduler."""
+                  stats: Stats, start: float, whole: bool = False) -> Iterator[str]:
+    """The visible answer growing from streamed text ``pieces`` (``whole``: each piece is the
+    whole text so far, which may rewrite earlier text, else an addition); ``close()`` cancels
+    what is left of the generation and returns (number of new tokens, its failure or None).
+    Shared by :func:`stream_generate` and the Space's scheduler."""
     text, shown, stopped = "", "", False
     try:
         for piece in pieces:
             if piece and stats.first_token_seconds is None:
                 stats.first_token_seconds = time.perf_counter() - start
-            text += piece
+            text = piece if whole else text + piece
             shown, stopped = visible_text(text, stop_markers)
             if shown:
                 yield shown

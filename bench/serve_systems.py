@@ -6,8 +6,8 @@ answered (a fixed number of requests in flight), and times every token it sees.
 
 - :func:`engine_system`: a3duck's serving engine (``a3duck/serving/engine.py``): continuous
   batching, every row with its own adapter slot, requests join between any two tokens;
-- :func:`scheduler_system`: the Space's earlier scheduler (``a3duck/space/scheduler.py``):
-  mixed-adapter batches, but a request joins only at a batch boundary;
+- :func:`scheduler_system`: the Space's earlier scheduler (``a3duck/space/scheduler.py`` with
+  ``batches=True``): mixed-adapter batches, but a request joins only at a batch boundary;
 - :func:`peft_system`: what a user does with PEFT today: one ``PeftModel`` holding every adapter,
   the waiting requests of one adapter batched, ``set_adapter`` before each batch.
 """
@@ -125,7 +125,7 @@ def scheduler_system(multi, tokenizer, max_batch: int):
     from a3duck.generation import Settings
     from a3duck.space.scheduler import Row, Scheduler
 
-    scheduler = Scheduler(multi, tokenizer, max_batch=max_batch, inline=False)
+    scheduler = Scheduler(multi, tokenizer, max_batch=max_batch, inline=False, batches=True)
 
     def serve(job: Job) -> Answer:
         settings = Settings.checked(max_new_tokens=job.new_tokens, temperature=0, top_p=1,

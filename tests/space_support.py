@@ -67,14 +67,26 @@ def serve(runtime, queue_size: int = 64, concurrency: int = 2):
 
 
 def reference_answer(runtime, message: str, adapter_on: bool = True) -> str:
-    """The answer computed in-process, serially, without the server (same decoding path;
-    test_space_generation checks that path against a plain ``generate`` + ``decode``)."""
-    from a3duck.generation import Settings, stream_generate
+    """The answer computed in-process, serially, without the server: ``generate`` on the
+    runtime's model with the chat's settings, decoded in one piece (the Space's final text)."""
+    from a3duck.generation import Settings
     from a3duck.space.chat import build_chat_prompt
 
     prompt = build_chat_prompt(runtime.template, runtime.tokenizer, message, (), 400)
-    with runtime.session(adapter_on) as model:
-        parts = list(stream_generate(model, runtime.tokenizer, prompt.input_ids,
-                                     Settings.checked(**TINY_SETTINGS),
-                                     runtime.template.stop_markers))
-    return parts[-1] if parts else ""
+    return one_piece_answer(runtime, adapter_on, prompt.input_ids,
+                            Settings.checked(**TINY_SETTINGS), runtime.template.stop_markers)
+
+
+def one_piece_answer(runtime, adapter, ids, settings, markers) -> str:
+    """``generate``'s answer on ``adapter`` (a name, or True/False for the default adapter /
+    the base) alone, decoded in one piece and cut at the stop ``markers`` — what the Space
+    shows at the end. (The tiny random model writes byte-fallback tokens, whose text a
+    segment-wise streamer can decode differently, so streamed text is not the reference.)"""
+    from a3duck.prompts import truncate_at_stop
+
+    tok = runtime.tokenizer
+    with runtime.session(adapter) as model, torch.inference_mode():
+        out = model.generate(input_ids=torch.tensor([ids]), pad_token_id=tok.pad_token_id,
+                             eos_token_id=tok.eos_token_id, **settings.generate_kwargs())
+    text = tok.decode(out[0, len(ids):], skip_special_tokens=True)
+    return truncate_at_stop(text, tuple(markers)).rstrip()

@@ -33,11 +33,12 @@ def zoo(tiny_llama_dir, tmp_path_factory):
     return multi, tokenizer, folders
 
 
-def reference_tokens(tiny_llama_dir, folder, ids, max_new_tokens, eos):
+def reference_tokens(tiny_llama_dir, folder, ids, max_new_tokens, eos, repetition_penalty=1.0):
     model = peft_model(tiny_llama_dir, folder)
     with torch.inference_mode():
         out = model.generate(input_ids=torch.tensor([ids]), max_new_tokens=max_new_tokens,
-                             do_sample=False, eos_token_id=eos, pad_token_id=eos)
+                             do_sample=False, eos_token_id=eos, pad_token_id=eos,
+                             repetition_penalty=repetition_penalty)
     return out[0, len(ids):].tolist()
 
 
@@ -93,6 +94,28 @@ def test_requests_arriving_together_are_prefilled_in_one_batch_and_equal_peft(ti
         ref = reference_tokens(tiny_llama_dir, folders.get(name), ids, n, tokenizer.eos_token_id)
         assert request.generated == ref, name
     assert engine.prefills[0] == len(jobs)  # one prefill call took every request
+
+
+def test_repetition_penalty_is_per_row_and_equals_generates(tiny_llama_dir, zoo):
+    """Rows with and without a repetition penalty (the Space's setting) share the steps; each
+    greedy answer equals ``PeftModel.generate(repetition_penalty=...)``, token for token, and
+    the penalty really changes the answer."""
+    multi, tokenizer, folders = zoo
+    engine = Engine(multi, tokenizer, max_batch=8)
+    ids = tokenizer(PROMPTS[1])["input_ids"]
+    cases = [("kv", 1.0), ("kv", 1.3), ("base", 1.1), ("qo", 2.0)]
+    with engine.hold():
+        jobs = [(name, penalty, *run_request(engine, tokenizer, ids, multi.names.index(name), 16,
+                                             Sampling(temperature=0,
+                                                      repetition_penalty=penalty)))
+                for name, penalty in cases]
+    for name, penalty, request, inbox in jobs:
+        assert list(inbox)[-1].error is None
+        assert request.generated == reference_tokens(
+            tiny_llama_dir, folders.get(name), ids, 16, tokenizer.eos_token_id, penalty), \
+            (name, penalty)
+    assert jobs[0][2].generated != jobs[1][2].generated  # same adapter, penalty 1 vs 1.3
+    assert engine.prefills == [len(cases)]
 
 
 def test_sampling_rows_share_a_step_and_follow_their_seed(zoo):

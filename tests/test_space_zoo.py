@@ -7,12 +7,13 @@ import threading
 import time
 
 import pytest
+import space_support
 import torch
 from multi_support import random_adapter
 from space_support import TINY_SETTINGS, load_runtime, serve
 
 from a3duck.errors import A3DuckError, ConfigError
-from a3duck.generation import Settings, stream_generate
+from a3duck.generation import Settings
 from a3duck.space.chat import build_chat_prompt
 from a3duck.space.zoo import adapter_specs, display_names
 
@@ -47,11 +48,14 @@ def zoo(tiny_llama_dir, tmp_path_factory):
 def serial_answer(rt, message, name):
     """The adapter's answer alone: its own selection, one row, no scheduler."""
     prompt = build_chat_prompt(rt.template_for(name), rt.tokenizer, message, (), 400)
-    with rt.session(name) as model:
-        parts = list(stream_generate(model, rt.tokenizer, prompt.input_ids,
-                                     Settings.checked(**TINY_SETTINGS),
-                                     rt.template_for(name).stop_markers))
-    return (parts[-1] if parts else "") or "_(the model ended its answer without producing text)_"
+    return one_piece_answer(rt, name, prompt.input_ids, Settings.checked(**TINY_SETTINGS),
+                            rt.template_for(name).stop_markers)
+
+
+def one_piece_answer(rt, name, ids, settings, markers):
+    """``name``'s answer alone (space_support.one_piece_answer), as the Space shows an empty one."""
+    return (space_support.one_piece_answer(rt, name, ids, settings, markers)
+            or "_(the model ended its answer without producing text)_")
 
 
 def test_runtime_names_and_picks(zoo):
@@ -79,26 +83,27 @@ def test_concurrent_chats_join_one_mixed_batch_and_answer_like_alone(zoo):
     def visitor(i):
         answers[i] = list(chat_handler(zoo)(MESSAGES[i], [], *ARGS, True, names[i]))[-1]
 
-    before = len(zoo.scheduler.batches)
+    prefills = zoo.scheduler.engine.prefills
+    before = len(prefills)
     with zoo.scheduler.hold():  # the model is busy: the four requests queue up meanwhile
         threads = [threading.Thread(target=visitor, args=(i,)) for i in range(len(names))]
         for t in threads:
             t.start()
         deadline = time.time() + 120
-        while len(zoo.scheduler._pending) < len(names) and time.time() < deadline:
+        while zoo.scheduler.waiting < len(names) and time.time() < deadline:
             time.sleep(0.02)
-        assert len(zoo.scheduler._pending) == len(names)
+        assert zoo.scheduler.waiting == len(names)
     for t in threads:
         t.join(60)
     assert [a[0] for a in answers] == expected
-    assert zoo.scheduler.batches[before:] == [4]  # one batch with all three models
+    assert prefills[before:] == [4]  # one prefill, then one batch, with all three models
     assert "`duo`" in answers[1][1] and "tokens/s" in answers[1][1]
 
 
 def test_compare_answers_every_model_in_one_batch(zoo):
     from a3duck.space.handlers import compare_handler
 
-    before = len(zoo.scheduler.batches)
+    before = len(zoo.scheduler.engine.prefills)
     *texts, = list(compare_handler(zoo)("Say hi", "", 12, 0))[-1]
     first, base, status, duo = texts
     prompt = zoo.template.render("Say hi")
@@ -106,12 +111,8 @@ def test_compare_answers_every_model_in_one_batch(zoo):
     settings = Settings.checked(max_new_tokens=12, temperature=0, top_p=0.9, top_k=50,
                                 repetition_penalty=1.1)
     for name, got in (("run-one", first), ("base", base), ("duo", duo)):
-        with zoo.session(name) as model:
-            alone = list(stream_generate(model, zoo.tokenizer, ids, settings,
-                                         zoo.template.stop_markers))
-        assert got == ((alone[-1] if alone else "")
-                       or "_(the model ended its answer without producing text)_"), name
-    assert zoo.scheduler.batches[before:] == [3]
+        assert got == one_piece_answer(zoo, name, ids, settings, zoo.template.stop_markers), name
+    assert zoo.scheduler.engine.prefills[before:] == [3]  # admitted together
     assert status.count("tokens/s") == 3
     only = list(compare_handler(zoo)("Say hi", "", 4, 0, ["duo"]))[-1]
     assert only[0] == "" and only[1] == "" and only[3]
@@ -154,30 +155,48 @@ def test_repeated_flag_and_env_list(monkeypatch):
     assert adapter_specs(config_from_args(parser.parse_args([])).adapter) == ["org/a", "org/b"]
 
 
-def test_a_visitor_who_left_is_not_decoded_and_settings_split_batches(zoo):
+def test_a_visitor_who_left_is_not_decoded_and_other_settings_share_the_batch(zoo):
     from a3duck.space.scheduler import Row
 
     greedy = Settings.checked(max_new_tokens=6, temperature=0, top_p=1, top_k=0,
                               repetition_penalty=1)
     sampled = Settings.checked(max_new_tokens=6, temperature=0.7, top_p=0.9, top_k=50,
-                               repetition_penalty=1)
+                               repetition_penalty=1.2)
     ids = zoo.tokenizer(zoo.template.render("Say hi"))["input_ids"]
-    before = len(zoo.scheduler.batches)
+    before = len(zoo.scheduler.engine.prefills)
     with zoo.scheduler.hold():
         left, stays, other = zoo.scheduler.submit(
             [Row(ids, "duo", greedy), Row(ids, "run-one", greedy), Row(ids, "base", sampled)])
         left.cancel.set()
-    assert list(zoo.scheduler.follow(left)) == []
+        left.request.cancel()  # what closing its stream does
+    assert list(zoo.scheduler.follow(left)) == [] and left.request.generated == []
     assert list(zoo.scheduler.follow(stays))[-1] == serial_answer_ids(zoo, ids, "run-one",
                                                                       greedy)
     list(zoo.scheduler.follow(other))
-    assert zoo.scheduler.batches[before:] == [1, 1] and left.new_tokens == 0
+    assert zoo.scheduler.engine.prefills[before:] == [2]  # greedy and sampled rows together
+
+
+def test_a_short_chat_arriving_mid_answer_finishes_before_the_long_one(zoo):
+    """Rows join the running batch between tokens: a 3-token answer asked for while a long
+    one streams ends while the long one is still being decoded (token counts, not time)."""
+    from a3duck.space.scheduler import Row
+
+    greedy = Settings.checked(max_new_tokens=60, temperature=0, top_p=1, top_k=0,
+                              repetition_penalty=1.1)
+    ids = zoo.tokenizer(zoo.template.render("Count to a hundred"))["input_ids"]
+    (long,) = zoo.scheduler.submit([Row(ids, "duo", greedy)])
+    stream = iter(zoo.scheduler.follow(long))
+    next(stream)  # the long answer has started
+    short = list(zoo.scheduler.stream(ids, "run-one", greedy.with_max(3)))
+    long_so_far = len(long.request.generated)
+    rest = list(stream)
+    assert short and rest
+    assert long_so_far < len(long.request.generated) == 60
+    assert rest[-1] == serial_answer_ids(zoo, ids, "duo", greedy)  # joining changed nothing
 
 
 def serial_answer_ids(rt, ids, name, settings):
-    with rt.session(name) as model:
-        parts = list(stream_generate(model, rt.tokenizer, ids, settings, ()))
-    return parts[-1]
+    return one_piece_answer(rt, name, ids, settings, ())
 
 
 def test_a_hub_adapter_that_cannot_be_fetched_is_named_and_the_others_served(tiny_llama_dir,

@@ -55,8 +55,11 @@ def chunk(meta: dict, chat: bool, piece, finish_reason=None, logprobs: bool = Fa
 
 
 def whole_response(pieces, end, meta: dict, chat: bool, params) -> dict:
-    """The non-streamed body of a finished request."""
+    """The non-streamed body of a finished request: the answer decoded in one piece (after
+    the prompt's text with ``echo``)."""
     text = "".join(p.text for p in pieces)
+    if end.text is not None:
+        text = (pieces[0].text if getattr(params, "echo", False) and pieces else "") + end.text
     tokens = [t for p in pieces for t in p.tokens]
     choice = {"index": 0, "finish_reason": end.reason, "logprobs": None}
     if chat:

@@ -55,6 +55,7 @@ class Engine:
         self.eos = set(eos_ids) | set(eos if isinstance(eos, list) else [eos])
         self._waiting: collections.deque[Request] = collections.deque()
         self._cond = threading.Condition()
+        self._gate = threading.Lock()  # held by a step's admission and by hold()
         self._rows: list[Request] = []
         self._cache = None  # DynamicCache of the running rows, left-padded: [rows, heads, L, d]
         self._mask: torch.Tensor | None = None  # [rows, L]: 1 where a row has a real token
@@ -66,23 +67,36 @@ class Engine:
         pad = tokenizer.pad_token_id
         self._pad = pad if pad is not None else min(self.eos, default=0)  # masked out anyway
 
+    @classmethod
+    def for_model(cls, multi, tokenizer, **limits) -> Engine:
+        """An engine that also ends answers at the model's generation-config EOS ids (chat
+        models often end turns with a token other than the tokenizer's EOS)."""
+        eos = getattr(getattr(multi.model, "generation_config", None), "eos_token_id", None)
+        eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        return cls(multi, tokenizer, eos_ids=eos_ids, **limits)
+
     # -- the public side ------------------------------------------------------------------
 
     def submit(self, request: Request) -> Request:
         """Queue ``request``; Overloaded when ``max_queue`` requests already wait."""
+        self.submit_all([request])
+        return request
+
+    def submit_all(self, requests: Sequence[Request]) -> None:
+        """Queue ``requests`` at once (admitted at one step where the batch has room), or none
+        of them: Overloaded when they do not fit in the queue."""
         with self._cond:
             if self._closed:
                 raise Overloaded("the server is shutting down: no new requests")
-            if len(self._waiting) >= self.max_queue:
+            if len(self._waiting) + len(requests) > self.max_queue:
                 raise Overloaded(f"the server is over capacity ({self.max_queue} requests "
                                  "waiting): retry in a moment")
-            self._waiting.append(request)
+            self._waiting.extend(requests)
             self._cond.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True,
                                                 name="a3duck-engine")
                 self._thread.start()
-        return request
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the decode thread after its current step: running and waiting requests end
@@ -95,9 +109,10 @@ class Engine:
 
     @contextlib.contextmanager
     def hold(self):
-        """No step starts inside this block: requests submitted in it are admitted together
-        (tests use it to make requests arrive at one step)."""
-        with self._cond:
+        """No step starts inside this block, while submits (from any thread) go on: the
+        requests submitted meanwhile are admitted together at the next step (a Compare
+        request's rows; tests use it to make requests arrive at one step)."""
+        with self._gate:
             yield
 
     @property
@@ -112,6 +127,7 @@ class Engine:
             with self._cond:
                 while not self._waiting and not self._rows and not self._closed:
                     self._cond.wait()
+            with self._gate, self._cond:  # not inside hold(); every request waiting now
                 if self._closed:
                     gone = [*self._rows, *self._waiting]
                     self._waiting.clear()
@@ -272,8 +288,13 @@ def _lpad(t: torch.Tensor, width: int) -> torch.Tensor:
 def pick_token(logits: torch.Tensor, request: Request) -> int:
     """The next token of one row: argmax at temperature 0, else a sample from the row's own
     generator after temperature, top-k (0 = off) and top-p (nucleus; the top token always
-    stays) — OpenAI's settings and nothing else."""
+    stays) — OpenAI's settings — and, first, the row's repetition penalty where it is not 1
+    (the Space's; transformers' rule: every token of prompt and answer so far has its score
+    divided by the penalty when positive, multiplied when negative)."""
     s = request.sampling
+    if s.repetition_penalty != 1.0:
+        logits = penalize_repeats(logits, request.prompt_ids + request.generated,
+                                  s.repetition_penalty)
     if s.temperature == 0:
         return int(torch.argmax(logits))
     scores = logits / s.temperature
@@ -288,6 +309,14 @@ def pick_token(logits: torch.Tensor, request: Request) -> int:
         scores = torch.full_like(scores, float("-inf")).scatter(0, order, ordered)
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=request.generator))
+
+
+def penalize_repeats(logits: torch.Tensor, seen: Sequence[int], penalty: float) -> torch.Tensor:
+    """``logits`` (one row) with the scores of the ``seen`` tokens penalized as
+    ``RepetitionPenaltyLogitsProcessor`` does (so greedy answers equal ``generate``'s)."""
+    ids = torch.tensor(seen, device=logits.device, dtype=torch.long)
+    picked = logits.gather(0, ids)
+    return logits.scatter(0, ids, torch.where(picked < 0, picked * penalty, picked / penalty))
 
 
 EventSink = Callable[[object], None]

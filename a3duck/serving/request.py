@@ -20,12 +20,14 @@ from a3duck.prompts import truncate_at_stop
 
 @dataclass(frozen=True)
 class Sampling:
-    """Per-request sampling: OpenAI's settings (temperature 0 = greedy) plus top-k (0 = off)."""
+    """Per-request sampling: OpenAI's settings (temperature 0 = greedy) plus top-k (0 = off)
+    and a repetition penalty (1 = none; the Space's setting, never set by the OpenAI API)."""
 
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    repetition_penalty: float = 1.0
 
 
 @dataclass
@@ -48,12 +50,17 @@ class Piece:
 
 @dataclass
 class Finished:
-    """The end: ``reason`` is stop / length / cancelled / error (``error`` then set)."""
+    """The end: ``reason`` is stop / length / cancelled / error (``error`` then set).
+    ``text``: the whole answer decoded in one piece (None when cancelled or failed) — what a
+    non-streamed answer is. The streamed pieces add up to it except where decoding a token
+    changed text already sent (byte-fallback pieces of one character): a stream cannot take
+    text back, so there the pieces keep what was sent."""
 
     reason: str
     prompt_tokens: int
     completion_tokens: int
     error: BaseException | None = None
+    text: str | None = None
 
 
 class Request:
@@ -117,11 +124,12 @@ class Request:
             infos.append(self._info_from(tok, logprobs[pos]))
         self.sink(Piece(self.tokenizer.decode(self.prompt_ids, skip_special_tokens=True), infos))
 
-    def finish(self, reason: str, error: BaseException | None = None) -> None:
+    def finish(self, reason: str, error: BaseException | None = None,
+               text: str | None = None) -> None:
         if self.finished:
             return
         self.finished = True
-        self.sink(Finished(reason, len(self.prompt_ids), len(self.generated), error))
+        self.sink(Finished(reason, len(self.prompt_ids), len(self.generated), error, text))
 
     def fail(self, error: BaseException) -> None:
         self.finish("error", error)
@@ -132,7 +140,7 @@ class Request:
         if text is None:
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
         self._send(text, final=True)
-        self.finish(reason)
+        self.finish(reason, text=text)
         return False
 
     def _visible(self, text: str) -> str:

@@ -51,9 +51,12 @@ class Service:
     """The engine and the adapter store of one loaded base (see the module doc)."""
 
     def __init__(self, multi, tokenizer, base_id: str, context_window: int,
-                 config: ApiConfig = ApiConfig(), merged: tuple[str, str] | None = None):
+                 config: ApiConfig = ApiConfig(), merged: tuple[str, str] | None = None,
+                 engine: Engine | None = None):
         """``merged``: (name, template) of an adapter folded into the weights (``--merge``):
-        the model is served under that name only, since the base alone is not there."""
+        the model is served under that name only, since the base alone is not there.
+        ``engine``: one already serving this model (the Space's), shared with this config's
+        batch and queue limits; None: a new one."""
         self.tokenizer, self.base_id, self.context, self.config = (tokenizer, base_id,
                                                                     context_window, config)
         self.base_label = public_name(base_id)  # what /v1/models shows (no local paths)
@@ -62,11 +65,10 @@ class Service:
             raise InputError("--adapters cannot be served on a merged model (--merge folds one "
                              "adapter into the weights): drop --merge to serve a zoo")
         self.store = AdapterStore(multi, base_id, config.max_adapters)
-        gen_eos = getattr(getattr(multi.model, "generation_config", None), "eos_token_id", None)
-        self.engine = Engine(multi, tokenizer, max_batch=config.max_batch,
-                             max_queue=config.max_queue,
-                             eos_ids=gen_eos if isinstance(gen_eos, list) else
-                             [gen_eos] if gen_eos is not None else [])
+        if engine is None:
+            engine = Engine.for_model(multi, tokenizer)
+        engine.max_batch, engine.max_queue = config.max_batch, config.max_queue
+        self.engine = engine
         if config.adapters_dir:
             for source in adapters_in(Path(config.adapters_dir)):
                 held = self.store.entries.get(source.name)
@@ -208,11 +210,11 @@ def check_recorded_base(hub_id: str, revision: str | None, base_id: str) -> None
 
 
 def service_for(multi, tokenizer, context_window: int, config: ApiConfig,
-                merged: tuple[str, str] | None = None) -> Service:
+                merged: tuple[str, str] | None = None, engine: Engine | None = None) -> Service:
     """The Service of a loaded :class:`MultiAdapterModel` (its base id is the model's
     recorded name: the Hub id, or the local folder given); ``merged``: see :class:`Service`."""
     base_id = getattr(multi.model.config, "name_or_path", None) or models.EMBEDDED_MODEL_ID
-    return Service(multi, tokenizer, base_id, context_window, config, merged)
+    return Service(multi, tokenizer, base_id, context_window, config, merged, engine)
 
 
 __all__ = ["ApiConfig", "Service", "UnknownModel", "service_for"]

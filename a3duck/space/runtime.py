@@ -3,8 +3,9 @@
 :class:`Runtime` owns the one base model in memory with every served IA3 adapter attached side
 by side (:class:`a3duck.multi_adapter.MultiAdapterModel`): a request names its adapter (or
 ``base``) and nothing is switched on or off, so requests for different adapters never wait for
-each other. Generation goes through :class:`a3duck.space.scheduler.Scheduler`, which decodes
-concurrent requests together in mixed-adapter batches. With ``--merge`` the one adapter is
+each other. Generation goes through :class:`a3duck.space.scheduler.Scheduler`, which hands
+every answer to the serving engine (continuous batching, one adapter per row; the same engine
+as ``/v1``). With ``--merge`` the one adapter is
 folded into the weights instead (faster, but no base and no other adapters).
 """
 

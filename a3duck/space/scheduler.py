@@ -1,20 +1,23 @@
-"""Mixed-adapter batching for the Space: concurrent visitors share one ``generate`` call.
+"""How the Space decodes: every visitor's rows go through one continuous-batching engine.
 
 Every chat / few-shot / Compare answer is a :class:`Row` (prompt ids, adapter name, settings,
-stop markers) handed to :meth:`Scheduler.stream`. A free worker thread (``WORKERS`` of them)
-takes all waiting rows — whatever adapter each uses, base included — and decodes them together
-in one left-padded mixed batch (:class:`a3duck.multi_adapter.MultiAdapterModel`); rows that
-arrive while the workers are busy wait and form the next batch together (joined at batch
-boundaries: a running ``generate`` call cannot take new rows). Rows in one batch must share the sampling
-settings (greedy/temperature/top-p/top-k/repetition penalty); each row keeps its own token
-limit, stop markers, end-of-text and cancel, and streams its own text. A row that finishes or
-whose visitor leaves stops counting; the batch ends when every row has.
+stop markers) handed to :meth:`Scheduler.stream` (or :meth:`Scheduler.submit` + ``follow``).
+By default each row becomes a request of :class:`a3duck.serving.engine.Engine` — the engine the
+OpenAI API at ``/v1`` uses too, when it is on: rows join and leave the running batch between
+any two tokens, whatever adapter (base included) and sampling settings each has (the Space's
+repetition penalty is one of the engine's per-row settings), so a visitor never waits for the
+answer of the one in front. A Compare request's rows are admitted at one step (prefilled
+together). Each row keeps its own token limit, stop markers and cancel, and streams its text.
 
 ZeroGPU: there the GPU exists only inside each ``@spaces.GPU``-decorated call, so a
-long-lived worker thread cannot hold it. With ``inline=True`` (chosen when ``SPACES_ZERO_GPU``
-is set) there is no worker: each request decodes its own rows (one chat row, or every row of a
-Compare request in one mixed batch) on a thread of its own, inside that request's GPU call;
-visitors are then batched only within a request, and Gradio's queue orders the requests.
+long-lived decode thread cannot hold it. With ``inline=True`` (chosen when ``SPACES_ZERO_GPU``
+is set) each request decodes its own rows (one chat row, or every row of a Compare request in
+one left-padded mixed ``generate`` call) on a thread of its own, inside that request's GPU
+call; visitors are then batched only within a request, and Gradio's queue orders them.
+
+``batches=True`` keeps the Space's earlier way, for ``bench/serve.py``'s comparison only:
+worker threads take every waiting row with the same settings into one ``generate`` call, and
+rows that arrive meanwhile wait for the next one (batch boundaries).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from a3duck.generation import Settings, Stats, follow_stream, stop_criterion
 from a3duck.space.zerogpu import on_zerogpu
 
 MAX_BATCH = 16  # rows decoded together at most
-WORKERS = 2  # batches decoding at once: a newcomer never waits for a long answer to finish
+WORKERS = 2  # batches=True only: batches decoding at once
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Row:
     done: bool = False
     error: BaseException | None = None
     streamer: object = None
+    request: object = None  # its engine Request (engine mode)
 
     def group(self) -> tuple:
         """Rows that can share a generate call: the same sampling settings."""
@@ -54,19 +58,34 @@ class Row:
 
 
 class Scheduler:
-    """Serves :class:`Row` s from many threads through one model with mixed batches."""
+    """Serves :class:`Row` s from many threads through one model (see the module doc)."""
 
     def __init__(self, multi, tokenizer, max_batch: int = MAX_BATCH, inline: bool | None = None,
-                 timeout: float = 300.0, workers: int = WORKERS):
+                 timeout: float = 300.0, workers: int = WORKERS, batches: bool = False):
         self.multi, self.tokenizer, self.max_batch, self.timeout = multi, tokenizer, max_batch, \
             timeout
         self.workers = workers
         self.inline = on_zerogpu() if inline is None else inline
+        self.use_batches = batches and not self.inline
+        self._engine = None
         self._pending: list[Row] = []
         self._cond = threading.Condition()
         self._hold = threading.Lock()  # held while a batch is formed (and by hold())
-        self.batches: list[int] = []  # size of every batch run (for tests and the bench)
+        self.batches: list[int] = []  # size of every generate call (inline / batches=True)
         self._threads: list[threading.Thread] = []
+
+    @property
+    def engine(self):
+        """The continuous-batching engine of this model (made on first use; ``/v1`` shares it)."""
+        if self._engine is None:
+            from a3duck.serving.engine import Engine
+
+            self._engine = Engine.for_model(self.multi, self.tokenizer, max_batch=self.max_batch)
+        return self._engine
+
+    @property
+    def on_engine(self) -> bool:
+        return not self.inline and not self.use_batches
 
     def stream(self, input_ids: list[int], adapter: str, settings: Settings,
                markers: Sequence[str] = (), stats: Stats | None = None) -> Iterator[str]:
@@ -75,10 +94,12 @@ class Scheduler:
         return self.follow(rows[0], stats)
 
     def submit(self, rows: list[Row]) -> list[Row]:
-        """Queue rows together (a Compare request's rows land in the same batch)."""
+        """Queue rows together (a Compare request's rows start at the same step)."""
+        slots = self.multi.index_of([r.adapter for r in rows])  # unknown names fail here
+        if self.on_engine:
+            return self._submit_to_engine(rows, slots.tolist())
         from transformers import TextIteratorStreamer
 
-        self.multi.index_of([r.adapter for r in rows])  # unknown names fail here, not later
         for row in rows:
             row.streamer = TextIteratorStreamer(self.tokenizer, skip_special_tokens=True,
                                                 timeout=self.timeout)
@@ -94,19 +115,48 @@ class Scheduler:
                 self._threads[-1].start()
         return rows
 
+    def _submit_to_engine(self, rows: list[Row], slots: list[int]) -> list[Row]:
+        from a3duck.serving.request import Request, Sampling
+
+        engine = self.engine
+        for row, slot in zip(rows, slots):
+            s = row.settings
+            row.streamer = _Pieces(self.timeout)
+            # stop markers are the follower's (follow_stream cuts there and cancels the row)
+            row.request = Request(row.input_ids, slot, self.tokenizer,
+                                  Sampling(s.temperature, s.top_p, s.top_k, None,
+                                           s.repetition_penalty),
+                                  s.max_new_tokens, eos=frozenset(engine.eos),
+                                  sink=row.streamer.put)
+        engine.submit_all([row.request for row in rows])  # admitted at one step, together
+        return rows
+
     def follow(self, row: Row, stats: Stats | None = None) -> Iterator[str]:
         stats = stats if stats is not None else Stats()
 
         def close():
             row.cancel.set()
+            if row.request is not None:
+                row.request.cancel()
+                return len(row.request.generated), row.streamer.error
             return row.new_tokens, row.error
 
         return follow_stream(row.streamer, close, row.settings, row.markers, stats,
-                             time.perf_counter())
+                             time.perf_counter(), whole=row.request is not None)
+
+    @property
+    def waiting(self) -> int:
+        """Rows queued and not started yet."""
+        return self.engine.load[1] if self.on_engine else len(self._pending)
 
     @contextlib.contextmanager
     def hold(self):
-        """No batch starts inside this block (tests use it to make requests wait)."""
+        """No batch (engine: no step) starts inside this block (tests use it to make requests
+        wait and arrive together)."""
+        if self.on_engine:
+            with self.engine.hold():
+                yield
+            return
         with self._hold:
             yield
 
@@ -160,6 +210,33 @@ class Scheduler:
                                 attention_mask=mask.to(device), streamer=watch,
                                 stopping_criteria=StoppingCriteriaList([watch]),
                                 pad_token_id=pad, eos_token_id=tok.eos_token_id, **kwargs)
+
+
+class _Pieces:
+    """A row's whole text so far, each time the engine's grows, and at the end the answer
+    decoded in one piece (:attr:`Finished.text`); the engine's error (if it failed the row)
+    is kept in ``error``."""
+
+    def __init__(self, timeout: float):
+        import queue
+
+        self._queue, self.timeout, self.error, self._text = queue.Queue(), timeout, None, ""
+
+    def put(self, event) -> None:  # the engine Request's sink
+        from a3duck.serving.request import Finished
+
+        if isinstance(event, Finished):
+            self.error = event.error
+            if event.text is not None and event.text != self._text:
+                self._queue.put(event.text)
+            self._queue.put(None)
+        else:
+            self._text += event.text
+            self._queue.put(self._text)
+
+    def __iter__(self) -> Iterator[str]:
+        while (text := self._queue.get(timeout=self.timeout)) is not None:
+            yield text
 
 
 def _finish(row: Row) -> None:

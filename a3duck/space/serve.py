@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pin", action="append", default=None, metavar="NAME",
                         help="never evict adapter NAME (repeatable)")
     parser.add_argument("--max-batch", type=int, default=None,
-                        help="answers decoded together at most by the /v1 engine (default 16)")
+                        help="answers decoded together at most by the engine (the Space's "
+                        "and /v1's; default 16)")
     parser.add_argument("--max-queue", type=int, default=None,
                         help="/v1 requests that may wait beyond those running before 429 "
                         "(default 64)")

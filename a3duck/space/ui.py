@@ -287,8 +287,9 @@ def app_routes(runtime: Runtime | None, api=None) -> list:
 
         info = runtime.info
         merged = (default_name(info.adapter), info.template) if info.merged else None
+        engine = None if runtime.scheduler.inline else runtime.scheduler.engine  # one engine
         runtime.service = service_for(runtime.multi, runtime.tokenizer, info.context_window,
-                                      api, merged)
+                                      api, merged, engine)
         routes += build_routes(runtime.service)
     return routes
 
