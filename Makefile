@@ -38,7 +38,7 @@ demo: install
 	rm -rf $(OUT)/hub-staging
 	$(BIN)/python push_to_hub.py --adapter-dir $(OUT)/adapter --dry-run --staging-dir $(OUT)/hub-staging
 	@echo "Starting the Space on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
-	$(BIN)/python app.py --adapter $(OUT)/adapter --port $(PORT)
+	$(BIN)/python app.py --adapter demo=$(OUT)/adapter --port $(PORT)
 
 test: install
 	$(BIN)/python -m a3duck prepare-model

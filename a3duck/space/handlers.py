@@ -285,7 +285,7 @@ def compare_handler(rt: Runtime):
         texts, stats = dict.fromkeys(order, ""), {n: Stats() for n in names}
         for name, value in answer_together(rt, rows, settings, stats, fit_settings):
             texts[name] = value
-            yield (*_compare_outputs(order, texts, "generating in one mixed batch…"),)
+            yield (*_compare_outputs(order, texts, "generating side by side in one batch…"),)
         status = "<br>".join(f"`{n}`: {speed_line(stats[n])}" for n in names)
         yield (*_compare_outputs(order, {n: texts[n] or (EMPTY_ANSWER if n in names else "")
                                          for n in order}, status),)

@@ -51,7 +51,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     queue_size: int = 64  # visitors waiting beyond this are told to retry
-    concurrency: int = 8  # requests served at once (decoded together in mixed batches)
+    concurrency: int = 8  # requests served at once (their rows decoded together by the engine)
     share: bool = False
     mcp: bool = False  # also serve the endpoints as MCP tools (Gradio's mcp_server=True)
 

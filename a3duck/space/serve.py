@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-size", type=flag(low=1, high=MAX_COUNT), default=None,
                         help="visitors that may wait in the queue (default 64)")
     parser.add_argument("--concurrency", type=flag(low=1, high=MAX_COUNT), default=None,
-                        help="requests served at once, decoded together in mixed batches "
-                        "(default 8)")
+                        help="requests served at once, their answers decoded together by the "
+                        "engine (default 8)")
     parser.add_argument("--api-key", default=None,
                         help="require 'Authorization: Bearer KEY' on the OpenAI API at /v1 and "
                         "enable its admin routes (env A3DUCK_API_KEY; default: open, no admin)")

@@ -176,10 +176,10 @@ def _wire_fewshot(gr, rt, task, item, k, adapter, item_box, prompt, buttons, gen
 def _compare_tab(gr, rt: Runtime):
     if not rt.can_toggle:
         gr.Markdown(f"**Compare is not available here.** {rt.toggle_explanation()}")
-    gr.Markdown("The same prompt answered by the base model and the chosen adapters in **one "
-                "mixed batch** (one model in memory; every row of the batch uses its own IA3 "
-                "vectors). Greedy decoding by default so that differences come from the "
-                "adapters, not from sampling.")
+    gr.Markdown("The same prompt answered by the base model and the chosen adapters **side by "
+                "side in one batch** (one model in memory; every row of the batch uses its own "
+                "IA3 vectors, and other visitors' answers share it). Greedy decoding by default "
+                "so that differences come from the adapters, not from sampling.")
     order = compare_order(rt)
     held_out = domain_prompt(rt.default_folder)
     with gr.Row():

@@ -4,7 +4,7 @@ driven by Playwright in headless Chromium. Run from the repository root:
     HF_HUB_OFFLINE=1 .venv/bin/python docs/screenshots/take_screenshots.py [ADAPTERS]
 
 ADAPTERS is what `a3duck serve --adapter` takes, comma-separated for a zoo (``NAME=folder``
-names one); default out/adapter (what `make demo` trains).
+names one); default demo=out/adapter (what `make demo` trains and serves, by that name).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(adapter: str) -> None:
             page.set_default_timeout(300_000)
             expect.set_options(timeout=600_000)  # SmolLM2 on a shared CPU is slow
             page.goto("http://127.0.0.1:7991/")
-            shoot_chat(page, expect)
+            shoot_chat(page, expect, chat_question(runtime))
             shoot_fewshot(page, expect)
             shoot_compare(page, expect)
             page.get_by_role("tab", name="About").click()
@@ -48,9 +48,18 @@ def main(adapter: str) -> None:
         demo.close()
 
 
-def shoot_chat(page, expect) -> None:
+def chat_question(runtime) -> str:
+    """The question the Compare tab opens on (a held-out one of the adapter's own domain, from
+    its compare.json), so the chat shows what the adapter was trained for."""
+    from a3duck.space.about_results import domain_prompt
+
+    return (domain_prompt(runtime.default_folder)
+            or "In two sentences, what does a small adapter add to a large language model?")
+
+
+def shoot_chat(page, expect, question: str) -> None:
     box = page.get_by_role("textbox").first
-    box.fill("In two sentences, what does a small adapter add to a large language model?")
+    box.fill(question)
     box.press("Enter")
     expect(page.locator("#chat-status")).to_contain_text("tokens/s")
     time.sleep(1)  # let the textbox come back from its busy state
@@ -72,4 +81,4 @@ def shoot_compare(page, expect) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "out/adapter")
+    main(sys.argv[1] if len(sys.argv) > 1 else "demo=out/adapter")
