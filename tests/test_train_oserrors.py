@@ -22,7 +22,9 @@ def small_mount(tmp_path):
     if done.returncode:
         pytest.skip(f"mount not permitted here: {done.stderr.decode().strip()}")
     yield point
-    subprocess.run(["umount", str(point)], check=False)
+    # lazy: detached even while a file in it is still open (a checkpoint writer's), so no
+    # mount is left behind under pytest's temp folders
+    subprocess.run(["umount", "--lazy", str(point)], check=False)
 
 
 def test_disk_full_during_mix_is_one_message(tiny_llama_dir, tmp_path, small_mount, capsys):
