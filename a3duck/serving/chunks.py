@@ -59,7 +59,7 @@ def whole_response(pieces, end, meta: dict, chat: bool, params) -> dict:
     the prompt's text with ``echo``)."""
     text = "".join(p.text for p in pieces)
     if end.text is not None:
-        text = (pieces[0].text if getattr(params, "echo", False) and pieces else "") + end.text
+        text = (pieces[0].text if params.echo and pieces else "") + end.text
     tokens = [t for p in pieces for t in p.tokens]
     choice = {"index": 0, "finish_reason": end.reason, "logprobs": None}
     if chat:

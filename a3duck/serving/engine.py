@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import torch
+from transformers import RepetitionPenaltyLogitsProcessor
 
 from a3duck.errors import A3DuckError
 from a3duck.serving.request import Request
@@ -292,9 +293,9 @@ def pick_token(logits: torch.Tensor, request: Request) -> int:
     (the Space's; transformers' rule: every token of prompt and answer so far has its score
     divided by the penalty when positive, multiplied when negative)."""
     s = request.sampling
-    if s.repetition_penalty != 1.0:
-        logits = penalize_repeats(logits, request.prompt_ids + request.generated,
-                                  s.repetition_penalty)
+    if s.repetition_penalty != 1.0:  # transformers' own processor: greedy equals generate's
+        seen = torch.tensor([request.prompt_ids + request.generated], device=logits.device)
+        logits = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(seen, logits[None])[0]
     if s.temperature == 0:
         return int(torch.argmax(logits))
     scores = logits / s.temperature
@@ -309,14 +310,6 @@ def pick_token(logits: torch.Tensor, request: Request) -> int:
         scores = torch.full_like(scores, float("-inf")).scatter(0, order, ordered)
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=request.generator))
-
-
-def penalize_repeats(logits: torch.Tensor, seen: Sequence[int], penalty: float) -> torch.Tensor:
-    """``logits`` (one row) with the scores of the ``seen`` tokens penalized as
-    ``RepetitionPenaltyLogitsProcessor`` does (so greedy answers equal ``generate``'s)."""
-    ids = torch.tensor(seen, device=logits.device, dtype=torch.long)
-    picked = logits.gather(0, ids)
-    return logits.scatter(0, ids, torch.where(picked < 0, picked * penalty, picked / penalty))
 
 
 EventSink = Callable[[object], None]

@@ -116,16 +116,16 @@ class Scheduler:
         return rows
 
     def _submit_to_engine(self, rows: list[Row], slots: list[int]) -> list[Row]:
-        from a3duck.serving.request import Request, Sampling
+        from a3duck.serving.request import Inbox, Request, Sampling
 
         engine = self.engine
         for row, slot in zip(rows, slots):
             s = row.settings
-            row.streamer = _Pieces(self.timeout)
+            row.streamer = Inbox()
+            sampling = Sampling(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
+                                repetition_penalty=s.repetition_penalty)
             # stop markers are the follower's (follow_stream cuts there and cancels the row)
-            row.request = Request(row.input_ids, slot, self.tokenizer,
-                                  Sampling(s.temperature, s.top_p, s.top_k, None,
-                                           s.repetition_penalty),
+            row.request = Request(row.input_ids, slot, self.tokenizer, sampling,
                                   s.max_new_tokens, eos=frozenset(engine.eos),
                                   sink=row.streamer.put)
         engine.submit_all([row.request for row in rows])  # admitted at one step, together
@@ -138,11 +138,13 @@ class Scheduler:
             row.cancel.set()
             if row.request is not None:
                 row.request.cancel()
-                return len(row.request.generated), row.streamer.error
+                return len(row.request.generated), row.error
             return row.new_tokens, row.error
 
-        return follow_stream(row.streamer, close, row.settings, row.markers, stats,
-                             time.perf_counter(), whole=row.request is not None)
+        on_engine = row.request is not None
+        pieces = _whole_texts(row) if on_engine else row.streamer
+        return follow_stream(pieces, close, row.settings, row.markers, stats,
+                             time.perf_counter(), whole=on_engine)
 
     @property
     def waiting(self) -> int:
@@ -212,30 +214,19 @@ class Scheduler:
                                 pad_token_id=pad, eos_token_id=tok.eos_token_id, **kwargs)
 
 
-class _Pieces:
-    """A row's whole text so far, each time the engine's grows, and at the end the answer
-    decoded in one piece (:attr:`Finished.text`); the engine's error (if it failed the row)
-    is kept in ``error``."""
+def _whole_texts(row: Row) -> Iterator[str]:
+    """An engine row's whole text so far, each time it grows, then the answer decoded in one
+    piece (:attr:`Finished.text`) where that differs; the engine's error goes to ``row.error``."""
+    from a3duck.serving.request import Finished
 
-    def __init__(self, timeout: float):
-        import queue
-
-        self._queue, self.timeout, self.error, self._text = queue.Queue(), timeout, None, ""
-
-    def put(self, event) -> None:  # the engine Request's sink
-        from a3duck.serving.request import Finished
-
+    text = ""
+    for event in row.streamer:  # the row's Inbox
         if isinstance(event, Finished):
-            self.error = event.error
-            if event.text is not None and event.text != self._text:
-                self._queue.put(event.text)
-            self._queue.put(None)
+            row.error = event.error
+            if event.text is not None and event.text != text:
+                yield event.text
         else:
-            self._text += event.text
-            self._queue.put(self._text)
-
-    def __iter__(self) -> Iterator[str]:
-        while (text := self._queue.get(timeout=self.timeout)) is not None:
+            text += event.text
             yield text
 
 
